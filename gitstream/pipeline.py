@@ -1,0 +1,207 @@
+"""One analysis from configuration to result document: walk, plan, run the chunks, finalize.
+
+:func:`prepare` opens the repository, selects the commits and computes the schedule (that is
+all ``gitstream plan`` needs); :func:`analysis` runs everything and yields the result document
+while the spill directory still exists, so lazy analyzer results can be streamed to a file;
+:func:`analyze` returns the document as plain dicts and lists, for tests and small histories.
+This module does not render anything (``cli.py`` and ``gitstream.report`` do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from gitstream.analyzers.base import (
+    AnalysisContext,
+    Analyzer,
+    LazyMapping,
+    materialize,
+    resolve,
+)
+from gitstream.config import AnalysisConfig
+from gitstream.git.diff import DiffStage, PathFilter
+from gitstream.git.repo import cap_libgit2_memory, git_dir, open_repository
+from gitstream.git.walk import History, select_commits
+from gitstream.streaming.memory import PeakSampler, process_tree_rss
+from gitstream.streaming.planner import ChunkBounds
+from gitstream.streaming.runner import ChunkCallback, ProgressCallback, Runner, RunTotals
+from gitstream.streaming.schedule import Schedule, SchedulerConfig, compute_schedule
+from gitstream.streaming.spill import SpillCleanupGuard, SpillStore
+from gitstream.streaming.telemetry import ChunkTelemetry, TelemetryWriter
+
+SCHEMA = "gitstream/1"
+
+# Peak RSS of one `git diff-tree -p` with GIT_MEMORY_CAPS on the generated 30k-commit history
+# (docs/benchmarks.md); counted in the overhead P because it is part of the process tree.
+GIT_SUBPROCESS_BYTES = 80 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything known before the first diff: commits, people, analyzers and the plan."""
+
+    config: AnalysisConfig
+    repo: pygit2.Repository
+    history: History
+    analyzer_classes: tuple[type[Analyzer], ...]
+    schedule: Schedule
+    startup_rss: int
+
+
+def prepare(config: AnalysisConfig) -> Prepared:
+    """Open the repository, select commits, resolve analyzers and compute the schedule."""
+    cap_libgit2_memory()
+    classes = tuple(resolve(list(config.analyzers)))
+    repo = open_repository(config.repo)
+    history = select_commits(
+        repo,
+        config.rev,
+        full_history=config.full_history,
+        since=config.since,
+        until=config.until,
+        exact_identities=config.exact_identities,
+        tick_seconds=max(1, int(config.tick_size_hours * 3600)),
+    )
+    rss = process_tree_rss()
+    schedule = compute_schedule(
+        SchedulerConfig(
+            total_commits=len(history.commits),
+            budget_bytes=config.memory_bytes,
+            overhead_bytes=rss + GIT_SUBPROCESS_BYTES,
+            work_growth_per_commit=sum(c.work_bytes_per_commit for c in classes),
+            payload_per_commit=sum(c.payload_bytes_per_commit for c in classes),
+            forced_chunk_size=config.chunk_size,
+        )
+    )
+    return Prepared(config, repo, history, classes, schedule, rss)
+
+
+def _repository_section(p: Prepared) -> dict[str, Any]:
+    commits = p.history.commits
+    n = len(commits)
+    workdir = p.repo.workdir
+    return {
+        "path": str(Path(workdir if workdir else p.repo.path).resolve()),
+        "head": p.history.head,
+        "rev": p.config.rev,
+        "commits": n,
+        "people": len(p.history.people),
+        "first_commit_time": commits.time(0) if n else None,
+        "last_commit_time": commits.time(n - 1) if n else None,
+        "start_time": p.history.start_time,
+        "last_tick": p.history.last_tick,
+    }
+
+
+@contextlib.contextmanager
+def analysis(
+    config: AnalysisConfig,
+    *,
+    on_progress: ProgressCallback | None = None,
+    on_chunk: ChunkCallback | None = None,
+    prepared: Prepared | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Run the analysis; yield the result document (lazy parts valid inside the block)."""
+    started = time.perf_counter()
+    p = prepared or prepare(config)
+    store = SpillStore.create(config.spill_dir)
+    with SpillCleanupGuard(store), PeakSampler() as sampler, contextlib.ExitStack() as stack:
+        history = p.history
+        schedule = p.schedule
+        n_agg = max(1, len(p.analyzer_classes))
+        agg_share = 0 if schedule.unlimited else schedule.agg_spill_bytes // n_agg
+        analyzers: list[Analyzer] = []
+        for cls in p.analyzer_classes:
+            ctx = AnalysisContext(
+                config=config,
+                people=history.people,
+                total_commits=len(history.commits),
+                start_time=history.start_time,
+                last_tick=history.last_tick,
+                spill=store.namespace(cls.name),
+                agg_budget_bytes=agg_share,
+            )
+            analyzers.append(cls(ctx))
+        diff = DiffStage(
+            git_dir(p.repo),
+            renames=config.renames,
+            path_filter=PathFilter(config.include, config.exclude),
+        )
+
+        def source(chunk: ChunkBounds) -> Iterator[Any]:
+            return diff.records(history.commits.range(chunk.start, chunk.end))
+
+        callbacks: list[Callable[[ChunkTelemetry], None]] = []
+        if config.telemetry is not None:
+            writer = stack.enter_context(TelemetryWriter(config.telemetry))
+            callbacks.append(writer.write)
+        if on_chunk is not None:
+            callbacks.append(on_chunk)
+
+        def chunk_done(rec: ChunkTelemetry) -> None:
+            for cb in callbacks:
+                cb(rec)
+
+        runner = Runner(
+            analyzers,
+            schedule,
+            source,
+            store,
+            payload_bytes=lambda: diff.bytes_read,
+            on_progress=on_progress,
+            on_chunk=chunk_done,
+        )
+        totals = runner.run()
+        results = {a.name: a.finalize() for a in analyzers}
+
+        def run_section() -> Iterator[tuple[str, Any]]:
+            yield from _run_section(p, runner, totals, sampler, store, started).items()
+
+        yield {
+            "schema": SCHEMA,
+            "repository": _repository_section(p),
+            "options": config.options_dict(),
+            "analyzers": results,
+            # Last, and lazy: its peak RSS then covers writing the analyzers' results too.
+            "run": LazyMapping(run_section),
+        }
+
+
+def _run_section(
+    p: Prepared,
+    runner: Runner,
+    totals: RunTotals,
+    sampler: PeakSampler,
+    store: SpillStore,
+    started: float,
+) -> dict[str, Any]:
+    sampler.sample()
+    return {
+        "duration_s": round(time.perf_counter() - started, 3),
+        "peak_rss_bytes": sampler.peak_bytes,
+        "budget_bytes": p.config.memory_bytes,
+        "startup_rss_bytes": p.startup_rss,
+        "chunks": totals.chunks,
+        "commits": totals.commits,
+        "hibernations": totals.hibernations,
+        "emergency_hibernations": totals.emergency_hibernations,
+        "hibernate_ms": round(totals.hibernate_ms, 1),
+        "boot_ms": round(totals.boot_ms, 1),
+        "spill_bytes": store.bytes_written,
+        "schedule": {k: v for k, v in p.schedule.to_dict().items() if k != "chunks"},
+        "adaptive": runner.planner.stats().to_dict(),
+    }
+
+
+def analyze(config: AnalysisConfig, **kwargs: Any) -> dict[str, Any]:
+    """Run the analysis and return the whole document as plain dicts and lists."""
+    with analysis(config, **kwargs) as document:
+        result: dict[str, Any] = materialize(document)
+        return result

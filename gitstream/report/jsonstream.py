@@ -1,0 +1,89 @@
+"""Writing a result document as JSON, streaming its lazy parts, atomically.
+
+Analyzer results may hold :class:`~gitstream.analyzers.base.LazyMapping` and
+:class:`~gitstream.analyzers.base.LazySequence` values (and plain iterators); they are written
+item by item, so a result larger than memory never exists as one object. The file appears at
+its path only once complete (written to a temporary file beside it, then renamed): no partial
+file is ever left at ``PATH``. This module does not decide what goes in the document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from gitstream.analyzers.base import LazyMapping, LazySequence
+from gitstream.errors import GitstreamError
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def iter_json(value: Any, indent: int | None = None, _level: int = 0) -> Iterator[str]:
+    """JSON text for ``value`` in pieces; lazy parts are consumed one item at a time."""
+    nl = "" if indent is None else "\n" + " " * (indent * (_level + 1))
+    end_nl = "" if indent is None else "\n" + " " * (indent * _level)
+    sep = ":" if indent is None else ": "
+    if isinstance(value, LazyMapping | Mapping):
+        items = iter(value) if isinstance(value, LazyMapping) else iter(value.items())
+        first = True
+        yield "{"
+        for k, v in items:
+            yield ("" if first else ",") + nl + _encode(str(k)) + sep
+            yield from iter_json(v, indent, _level + 1)
+            first = False
+        yield ("" if first else end_nl) + "}"
+    elif isinstance(value, LazySequence | list | tuple) or isinstance(value, Iterator):
+        first = True
+        yield "["
+        for v in value:
+            yield ("" if first else ",") + nl
+            yield from iter_json(v, indent, _level + 1)
+            first = False
+        yield ("" if first else end_nl) + "]"
+    else:
+        yield _encode(value)
+
+
+def write_json(document: Any, path: str | os.PathLike[str], *, indent: int | None = None) -> None:
+    """Write ``document`` to ``path`` (``-`` for stdout) as JSON, atomically."""
+    if str(path) == "-":
+        _dump(document, sys.stdout, indent)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+    except OSError as exc:
+        raise GitstreamError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            _dump(document, fh, indent)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise GitstreamError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise
+
+
+def _dump(document: Any, fh: IO[str], indent: int | None) -> None:
+    buf: list[str] = []
+    size = 0
+    for piece in iter_json(document, indent):
+        buf.append(piece)
+        size += len(piece)
+        if size > 1 << 16:
+            fh.write("".join(buf))
+            buf.clear()
+            size = 0
+    fh.write("".join(buf))

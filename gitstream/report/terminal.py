@@ -1,0 +1,112 @@
+"""What a person sees on the terminal: the run summary, the plan, the analyzer list.
+
+Renderers take plain data (the result document, a schedule) and return rich renderables; the
+CLI prints them on a stderr console, so stdout stays free for JSON. Nothing here computes
+results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from gitstream.analyzers.base import materialize
+from gitstream.config import format_size
+
+
+def _short_time(ts: int | None) -> str:
+    import datetime as dt
+
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
+
+
+def run_summary(document: Mapping[str, Any], output: str | None) -> RenderableType:
+    """A few lines about the run, then a table per analyzer that has a summary."""
+    repo = document["repository"]
+    run = materialize(document["run"])
+    parts: list[RenderableType] = []
+    rate = repo["commits"] / run["duration_s"] if run["duration_s"] else 0.0
+    budget = run["budget_bytes"]
+    used = f" ({100 * run['peak_rss_bytes'] / budget:.0f}% of {format_size(budget)})" if budget else ""
+    head = Text()
+    head.append(f"{repo['commits']} commits", style="bold")
+    head.append(
+        f" of {repo['path']} ({_short_time(repo['first_commit_time'])} .. "
+        f"{_short_time(repo['last_commit_time'])}), {repo['people']} people\n"
+    )
+    head.append(
+        f"{run['duration_s']:.1f} s, {rate:,.0f} commits/s, {run['chunks']} chunks, "
+        f"peak RSS {format_size(run['peak_rss_bytes'])}{used}"
+    )
+    if output and output != "-":
+        head.append(f"\nresult written to {output}")
+    parts.append(head)
+    analyzers = document["analyzers"]
+    if "devs" in analyzers:
+        parts.append(devs_table(materialize(analyzers["devs"])["people"]))
+    return Group(*parts)
+
+
+def devs_table(people: list[dict[str, Any]], limit: int = 10) -> Table:
+    """The most active developers by commits."""
+    table = Table(title=f"developers (top {min(limit, len(people))} of {len(people)})")
+    table.add_column("name")
+    table.add_column("email")
+    for col in ("commits", "added", "removed", "changed"):
+        table.add_column(col, justify="right")
+    for p in people[:limit]:
+        table.add_row(
+            p["name"],
+            p["email"],
+            *(f"{p[k]:,}" for k in ("commits", "added", "removed", "changed")),
+        )
+    return table
+
+
+def plan_view(plan: Mapping[str, Any]) -> RenderableType:
+    """The budget decomposition and every chunk of a ``gitstream plan``."""
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column()
+    lines.add_column(justify="right")
+    lines.add_row("commits", f"{plan['total_commits']:,}")
+    for key, label in (
+        ("budget_bytes", "budget B"),
+        ("overhead_bytes", "overhead P"),
+        ("work_bytes", "working state W (60%)"),
+        ("agg_spill_bytes", "aggregator spill A (30%)"),
+        ("chunk_data_bytes", "in-flight chunk data (10%)"),
+        ("slack_bytes", "slack S (5%)"),
+    ):
+        value = plan.get(key)
+        lines.add_row(label, format_size(value) if value is not None or key == "budget_bytes" else "-")
+    lines.add_row("buffering factor", str(plan["buffering_factor"]))
+    lines.add_row("chunk size", f"{plan['chunk_size']:,}")
+    chunks = Table(title=f"{len(plan['chunks'])} chunks")
+    for col in ("#", "start", "end", "first commit", "last commit"):
+        chunks.add_column(col, justify="right" if col in ("#", "start", "end") else "left")
+    for i, c in enumerate(plan["chunks"]):
+        chunks.add_row(
+            str(i),
+            str(c["start"]),
+            str(c["end"]),
+            f"{c['first_commit'][:10]} {_short_time(c['first_time'])}",
+            f"{c['last_commit'][:10]} {_short_time(c['last_time'])}",
+        )
+    return Group(lines, chunks)
+
+
+def analyzers_table(rows: Iterable[tuple[str, str, str]]) -> Table:
+    """Name, origin (built-in or the distribution) and description of every analyzer."""
+    table = Table()
+    table.add_column("analyzer")
+    table.add_column("from")
+    table.add_column("description")
+    for name, origin, desc in rows:
+        table.add_row(name, origin, desc)
+    return table
