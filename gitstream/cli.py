@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from gitstream import __version__
-from gitstream.config import DEFAULT_MEMORY, AnalysisConfig, env_default, parse_size
+from gitstream.config import DEFAULT_MEMORY, AnalysisConfig, parse_size
 from gitstream.errors import GitstreamError, UsageError
 from gitstream.report.jsonstream import write_json
 from gitstream.report.terminal import analyzers_table, plan_view, run_summary
@@ -85,8 +85,8 @@ MemoryOpt = Annotated[
     typer.Option(
         "--memory",
         "-m",
-        help="Memory budget for the whole process tree: 512MiB, 2GiB, 1.5GB or unlimited. "
-        "[env: GITSTREAM_MEMORY]",
+        envvar="GITSTREAM_MEMORY",
+        help="Memory budget for the whole process tree: 512MiB, 2GiB, 1.5GB or unlimited.",
         show_default=True,
     ),
 ]
@@ -176,8 +176,17 @@ class _ProgressView:
         if not self.live or len(self.rows) < 2:
             return None
         table = Table(title="chunks")
-        for col in ("#", "commits", "range", "RSS after", "budget %", "KiB/commit", "replanned",
-                    "hib+boot ms", "spill"):
+        for col in (
+            "#",
+            "commits",
+            "range",
+            "RSS after",
+            "budget %",
+            "KiB/commit",
+            "replanned",
+            "hib+boot ms",
+            "spill",
+        ):
             table.add_column(col, justify="right")
         for r in self.rows:
             table.add_row(
@@ -197,7 +206,7 @@ class _ProgressView:
 @app.command()
 def analyze(
     repo: RepoArg = Path("."),
-    memory: MemoryOpt = env_default("memory", DEFAULT_MEMORY),
+    memory: MemoryOpt = DEFAULT_MEMORY,
     analyzers: AnalyzersOpt = None,
     rev: RevOpt = "HEAD",
     full_history: FullOpt = False,
@@ -233,8 +242,11 @@ def analyze(
     ] = None,
     spill_dir: Annotated[
         Path | None,
-        typer.Option("--spill-dir", help="Where spill files go (default: the temp dir). "
-                     "[env: GITSTREAM_SPILL_DIR]"),
+        typer.Option(
+            "--spill-dir",
+            envvar="GITSTREAM_SPILL_DIR",
+            help="Where spill files go (default: the system temp dir).",
+        ),
     ] = None,
     telemetry: Annotated[
         Path | None,
@@ -254,9 +266,7 @@ def analyze(
     ] = False,
     burndown_people: Annotated[
         bool,
-        typer.Option(
-            "--burndown-people", help="Burndown: per person, overwrites and ownership."
-        ),
+        typer.Option("--burndown-people", help="Burndown: per person, overwrites and ownership."),
     ] = False,
     couples_max_files: Annotated[
         int,
@@ -290,7 +300,7 @@ def analyze(
             analyzers=_names(analyzers),
             memory_bytes=_memory(memory),
             chunk_size=chunk_size,
-            spill_dir=spill_dir or (Path(d) if (d := env_default("spill_dir", "")) else None),
+            spill_dir=spill_dir,
             telemetry=telemetry,
             tick_size_hours=tick_size,
             granularity=granularity,
@@ -304,9 +314,10 @@ def analyze(
         )
         console = _stderr()
         view = _ProgressView(console, quiet)
-        with view.running(), analysis(
-            config, on_progress=view.on_progress, on_chunk=view.on_chunk
-        ) as document:
+        with (
+            view.running(),
+            analysis(config, on_progress=view.on_progress, on_chunk=view.on_chunk) as document,
+        ):
             write_json(document, output)
             if not quiet:
                 table = view.chunk_table()
@@ -320,7 +331,7 @@ def analyze(
 @app.command()
 def plan(
     repo: RepoArg = Path("."),
-    memory: MemoryOpt = env_default("memory", DEFAULT_MEMORY),
+    memory: MemoryOpt = DEFAULT_MEMORY,
     analyzers: AnalyzersOpt = None,
     rev: RevOpt = "HEAD",
     full_history: FullOpt = False,

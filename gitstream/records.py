@@ -85,8 +85,8 @@ class CommitRecord:
 
     ``index`` is the commit's position in the analysed sequence (oldest first); ``tick`` is
     whole tick-size periods since the first analysed commit, never decreasing along the
-    sequence; ``first_parent`` is the parent diffed against and
-    ``parent_count`` tells merges apart; ``author`` indexes the people table; ``time`` is the committer time (unix s).
+    sequence; ``first_parent`` is the parent diffed against and ``parent_count`` tells merges
+    apart; ``author`` indexes the people table; ``time`` is the committer time (unix s).
     """
 
     index: int

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gitstream.errors import UsageError
@@ -163,7 +164,16 @@ configs = st.builds(
 )
 
 
-@given(cfg=configs)
+@st.composite
+def fitting_configs(draw: st.DrawFn) -> SchedulerConfig:
+    """Configs whose budget is at or above the minimum, by up to 64 GiB."""
+    cfg = draw(configs)
+    minimum = minimum_budget(cfg.overhead_bytes, cfg.work_growth_per_commit, cfg.payload_per_commit)
+    extra = draw(st.integers(0, 64 * GiB), label="budget above the minimum")
+    return dataclasses.replace(cfg, budget_bytes=minimum + extra)
+
+
+@given(cfg=st.one_of(configs, fitting_configs()))
 def test_schedule_invariants(cfg: SchedulerConfig) -> None:
     """Shares sum to B, chunks are in bounds and fit W and C, and bf is the highest that fits."""
     assert cfg.budget_bytes is not None
@@ -255,7 +265,7 @@ def test_replan_when_nothing_fits_falls_back_to_minimum_chunks() -> None:
 
 @given(
     data=st.data(),
-    cfg=configs.filter(lambda c: c.total_commits > 0),
+    cfg=fitting_configs(),
     growth=st.integers(0, 8 * MiB),
     payload=st.integers(0, 1 * MiB),
 )
@@ -263,11 +273,6 @@ def test_replan_keeps_prefix_and_bounds(
     data: st.DataObject, cfg: SchedulerConfig, growth: int, payload: int
 ) -> None:
     """Any replan keeps the processed prefix, covers history and stays in bounds."""
-    assert cfg.budget_bytes is not None
-    assume(
-        cfg.budget_bytes
-        >= minimum_budget(cfg.overhead_bytes, cfg.work_growth_per_commit, cfg.payload_per_commit)
-    )
     s = compute_schedule(cfg)
     done = data.draw(st.integers(0, len(s.chunks)), label="chunks processed")
     start = s.chunks[done - 1].end if done else 0

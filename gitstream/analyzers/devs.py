@@ -102,16 +102,14 @@ class DevsAnalyzer:
     def state_size(self) -> int:
         # Measured with tracemalloc: ~360 B per person, ~190 B per (person, tick) entry, ~170 B
         # per (person, language) entry.
-        return sum(
-            360 + 190 * len(p.ticks) + 170 * len(p.languages) for p in self._people.values()
-        )
+        return sum(360 + 190 * len(p.ticks) + 170 * len(p.languages) for p in self._people.values())
 
     def aggregate_size(self) -> int:
         return 0
 
     def finalize(self) -> Mapping[str, Any]:
         self.boot()
-        people = []
+        people: list[dict[str, Any]] = []
         for k in sorted(self._people):
             p = self._people[k]
             who = self._ctx.people[k]
@@ -126,7 +124,9 @@ class DevsAnalyzer:
                     "removed": p.totals[2],
                     "changed": p.totals[3],
                     "ticks": {
-                        str(t): dict(zip(("commits", "added", "removed", "changed"), v, strict=True))
+                        str(t): dict(
+                            zip(("commits", "added", "removed", "changed"), v, strict=True)
+                        )
                         for t, v in sorted(p.ticks.items())
                     },
                     "languages": {
@@ -135,5 +135,5 @@ class DevsAnalyzer:
                     },
                 }
             )
-        people.sort(key=lambda d: (-d["commits"], d["name"], d["email"]))
+        people.sort(key=lambda d: (-int(d["commits"]), str(d["name"]), str(d["email"])))
         return {"people": people, "tick_size_hours": self._ctx.config.tick_size_hours}

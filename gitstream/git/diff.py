@@ -22,7 +22,7 @@ import re
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -31,10 +31,18 @@ from gitstream.git.repo import GIT_MEMORY_CAPS
 from gitstream.git.walk import CommitMeta
 from gitstream.records import CommitRecord, FileChange, Hunk, Status
 
-_HUNK = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
-_DIFF = b"diff --git "
-_BINARY = b"Binary files "
-_DELETED = b"deleted file mode"
+# The lines of diff-tree's output that matter, each kind in its own group: hunk headers (1-4),
+# raw entries (5), section starts (6), binary markers (7) and commit headers (8). Content lines
+# start with + - or \\ and match none of them.
+_LINE = re.compile(
+    rb"^(?:@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@"
+    rb"|(:[^\n]*)"
+    rb"|(diff --git )"
+    rb"|(Binary files )"
+    rb"|([0-9a-f]{40}(?:[0-9a-f]{24})?)$)",
+    re.M,
+)
+_BLOCK = 1 << 20
 _ESCAPES = {
     ord("a"): 7,
     ord("b"): 8,
@@ -239,86 +247,99 @@ class DiffStage:
                 raise RepositoryError(f"git diff-tree failed: {msg[-1] if msg else rc}")
 
     def _parse(self, out: IO[bytes], metas: list[CommitMeta]) -> Iterator[CommitRecord]:
+        """Read git's output in large blocks and let one regex pick out the lines that matter.
+
+        Content lines (+/-/\\) are most of the output and are never looked at in Python: the
+        regex skips them in C, and the hunk headers carry the line counts.
+        """
         keep = self.path_filter.keeps if self.path_filter else None
-        readline = out.readline
-        line = readline()
-        nread = 0
-        for meta in metas:
-            header = meta.hash.encode() + b"\n"
-            if line != header:
-                raise DiffStageError(
-                    f"expected commit {meta.hash} from git diff-tree, got {line[:80]!r}"
-                )
-            nread += len(line)
-            line = readline()
-            entries: list[_Entry] = []
-            while line.startswith(b":"):
-                entries.append(_parse_raw(line))
-                nread += len(line)
-                line = readline()
-            if line == b"\n":
-                line = readline()
-            # Patch sections, one per entry (two for a type change), until the next commit.
-            k = -1
-            cur: _Entry | None = None
-            in_hunks = False
-            while line and line[0] != 10:
-                c = line[0]
-                if in_hunks and (c == 43 or c == 45 or c == 92):  # + - \
-                    nread += len(line)
-                    line = readline()
+        fd_read = out.read1 if hasattr(out, "read1") else out.read
+        finditer = _LINE.finditer
+        pos = 0  # index of the commit being filled
+        entries: list[_Entry] = []
+        cur: _Entry | None = None
+        k = -1
+        started = False
+        rest = b""
+        while True:
+            data = fd_read(_BLOCK)
+            self.bytes_read += len(data)
+            if data:
+                buf = rest + data if rest else data
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = buf
                     continue
-                if line.startswith(_DIFF):
-                    in_hunks = False
-                    if cur is None or not (
-                        cur.status is Status.TYPE_CHANGED and cur.sections == 1
-                    ):
+                block, rest = buf[:cut], buf[cut:]
+            else:
+                block, rest = rest, b""
+                if not block:
+                    break
+            for m in finditer(block):
+                a = m.group(1)
+                if a is not None:  # @@ -a,b +c,d @@
+                    if cur is None:
+                        raise DiffStageError(f"hunk header before any file: {m.group(0)!r}")
+                    b, c, d = m.group(2, 3, 4)
+                    cur.hunks.append(
+                        (int(a), 1 if b is None else int(b), int(c), 1 if d is None else int(d))
+                    )
+                    continue
+                kind = m.lastindex
+                if kind == 5:  # raw entry
+                    entries.append(_parse_raw(m.group(5)))
+                elif kind == 6:  # diff --git: the next entry's section
+                    if cur is None or not (cur.status is Status.TYPE_CHANGED and cur.sections == 1):
                         k += 1
                         if k >= len(entries):
                             raise DiffStageError(
-                                f"commit {meta.hash}: more patch sections than raw entries"
+                                f"commit {metas[pos].hash}: more patch sections than raw entries"
                             )
                         cur = entries[k]
                     cur.sections += 1
-                elif c == 64 and cur is not None:  # @@
-                    m = _HUNK.match(line)
-                    if m is None:
-                        raise DiffStageError(f"commit {meta.hash}: bad hunk header {line!r}")
-                    a, b, cc, d = m.groups()
-                    cur.hunks.append(
-                        (int(a), 1 if b is None else int(b), int(cc), 1 if d is None else int(d))
-                    )
-                    in_hunks = True
-                elif line.startswith(_BINARY) and cur is not None:
-                    cur.binary = True
-                elif self._is_header(line, metas, meta):
-                    break
-                nread += len(line)
-                line = readline()
-            if k + 1 != len(entries):
-                raise DiffStageError(
-                    f"commit {meta.hash}: {len(entries)} raw entries but {k + 1} patch sections"
-                )
-            changes = tuple(
-                e.to_change() for e in entries if keep is None or keep(e.new or e.old or "")
-            )
-            yield CommitRecord(
-                index=meta.index,
-                hash=meta.hash,
-                first_parent=meta.first_parent,
-                parent_count=meta.parent_count,
-                author=meta.author,
-                time=meta.time,
-                tick=meta.tick,
-                files=changes,
-            )
-        self.bytes_read += nread
+                elif kind == 7:  # Binary files ... differ
+                    if cur is not None:
+                        cur.binary = True
+                else:  # a commit header
+                    if started:
+                        yield self._record(metas[pos], entries, k, keep)
+                        pos += 1
+                    started = True
+                    if pos >= len(metas) or m.group(8) != metas[pos].hash.encode():
+                        expected = metas[pos].hash if pos < len(metas) else "the end"
+                        raise DiffStageError(
+                            f"expected commit {expected} from git diff-tree, got {m.group(0)!r}"
+                        )
+                    entries, cur, k = [], None, -1
+        if started:
+            yield self._record(metas[pos], entries, k, keep)
+            pos += 1
+        if pos != len(metas):
+            raise DiffStageError(f"git diff-tree stopped after {pos} of {len(metas)} commits")
 
     @staticmethod
-    def _is_header(line: bytes, metas: list[CommitMeta], meta: CommitMeta) -> bool:
-        # A commit header is a bare hex id; patch lines never are (content lines carry a
-        # +/-/\ prefix and section headers start with words).
-        return len(line) in (41, 65) and all(ch in b"0123456789abcdef" for ch in line[:-1])
+    def _record(
+        meta: CommitMeta,
+        entries: list[_Entry],
+        k: int,
+        keep: Callable[[str], bool] | None,
+    ) -> CommitRecord:
+        if k + 1 != len(entries):
+            raise DiffStageError(
+                f"commit {meta.hash}: {len(entries)} raw entries but {k + 1} patch sections"
+            )
+        return CommitRecord(
+            index=meta.index,
+            hash=meta.hash,
+            first_parent=meta.first_parent,
+            parent_count=meta.parent_count,
+            author=meta.author,
+            time=meta.time,
+            tick=meta.tick,
+            files=tuple(
+                e.to_change() for e in entries if keep is None or keep(e.new or e.old or "")
+            ),
+        )
 
 
 def _feed(stdin: IO[bytes], metas: list[CommitMeta]) -> None:

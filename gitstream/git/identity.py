@@ -27,7 +27,9 @@ def load_mailmap(repo: pygit2.Repository, tip: pygit2.Commit | None) -> pygit2.M
         except KeyError:
             entry = None
         if entry is not None and entry.type == pygit2.enums.ObjectType.BLOB:
-            text += repo[entry.id].data + b"\n"
+            blob = repo[entry.id]
+            assert isinstance(blob, pygit2.Blob)
+            text += blob.data + b"\n"
     try:
         extra = repo.config["mailmap.file"]
     except KeyError:

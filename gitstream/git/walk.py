@@ -54,7 +54,9 @@ class CommitList:
     def __len__(self) -> int:
         return len(self._times)
 
-    def append(self, oid: bytes, parent: bytes | None, nparents: int, author: int, time: int) -> None:
+    def append(
+        self, oid: bytes, parent: bytes | None, nparents: int, author: int, time: int
+    ) -> None:
         self._ids += oid
         self._parents += parent if parent is not None else bytes(_OID)
         self._nparents.append(min(nparents, 0xFFFF))
@@ -127,7 +129,8 @@ def parse_date(text: str, option: str) -> int:
         dt = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise UsageError(
-            f"{option} {text!r} is not an ISO date; use e.g. 2024-01-31 or 2024-01-31T12:00:00+02:00"
+            f"{option} {text!r} is not an ISO date; "
+            "use e.g. 2024-01-31 or 2024-01-31T12:00:00+02:00"
         ) from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
@@ -198,9 +201,7 @@ def select_commits(
             counts[k] += 1
             raw_authors.append(k)
             parents = commit.parent_ids
-            commits.append(
-                commit.id.raw, parents[0].raw if parents else None, len(parents), k, t
-            )
+            commits.append(commit.id.raw, parents[0].raw if parents else None, len(parents), k, t)
     person_of, people = merge_identities(identities, counts, exact=exact_identities)
     commits._authors = array.array("i", (person_of[k] for k in raw_authors))
     start = commits.time(0) if len(commits) else 0

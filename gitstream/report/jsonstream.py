@@ -58,7 +58,9 @@ def write_json(document: Any, path: str | os.PathLike[str], *, indent: int | Non
         return
     target = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or "."
+        )
     except OSError as exc:
         raise GitstreamError(f"cannot write {target}: {exc.strerror or exc}") from exc
     try:

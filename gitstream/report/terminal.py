@@ -33,7 +33,9 @@ def run_summary(document: Mapping[str, Any], output: str | None) -> RenderableTy
     parts: list[RenderableType] = []
     rate = repo["commits"] / run["duration_s"] if run["duration_s"] else 0.0
     budget = run["budget_bytes"]
-    used = f" ({100 * run['peak_rss_bytes'] / budget:.0f}% of {format_size(budget)})" if budget else ""
+    used = (
+        f" ({100 * run['peak_rss_bytes'] / budget:.0f}% of {format_size(budget)})" if budget else ""
+    )
     head = Text()
     head.append(f"{repo['commits']} commits", style="bold")
     head.append(
@@ -84,7 +86,9 @@ def plan_view(plan: Mapping[str, Any]) -> RenderableType:
         ("slack_bytes", "slack S (5%)"),
     ):
         value = plan.get(key)
-        lines.add_row(label, format_size(value) if value is not None or key == "budget_bytes" else "-")
+        lines.add_row(
+            label, format_size(value) if value is not None or key == "budget_bytes" else "-"
+        )
     lines.add_row("buffering factor", str(plan["buffering_factor"]))
     lines.add_row("chunk size", f"{plan['chunk_size']:,}")
     chunks = Table(title=f"{len(plan['chunks'])} chunks")

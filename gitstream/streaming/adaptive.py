@@ -85,10 +85,9 @@ class ReplanDecision:
 class AdaptiveStats:
     """Re-planning summary for the result file's ``run`` section; rates in bytes per commit.
 
-    Initial rates are the predictions the run started with (the declared figures, floored at
-    1 KiB per commit like every observation); an initial
-    aggregator rate that was not declared is the first observation. Final rates are the EMAs,
-    or the initial rates when no chunk was observed.
+    Initial rates are the predictions the run started with: the declared figures, floored at
+    1 KiB per commit like every observation (an aggregator rate that was not declared is the
+    first observation). Final rates are the EMAs, or the initial rates before any chunk.
     """
 
     replan_count: int

@@ -22,6 +22,7 @@ import ctypes.util
 import enum
 import functools
 import gc
+import os
 import sys
 import threading
 import time
@@ -55,6 +56,56 @@ def process_tree_rss(pid: int | None = None) -> int:
     a ``pid`` that does not exist (or cannot be read) raises ProcessLookupError
     (PermissionError).
     """
+    if _PROC_CHILDREN:
+        try:
+            return _proc_tree_rss(os.getpid() if pid is None else pid)
+        except _ProcUnavailable:
+            pass
+    return _psutil_tree_rss(pid)
+
+
+class _ProcUnavailable(Exception):
+    """The /proc fast path cannot answer; psutil takes over."""
+
+
+def _proc_children_supported() -> bool:
+    return sys.platform.startswith("linux") and os.path.exists(
+        f"/proc/{os.getpid()}/task/{os.getpid()}/children"
+    )
+
+
+_PROC_CHILDREN = _proc_children_supported()
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _proc_tree_rss(root: int) -> int:
+    # psutil finds children by scanning every process on the machine (ppid_map): measured at
+    # ~8 ms a call, which made it the largest cost of a run sampled every few commits. The
+    # kernel's per-thread ``children`` lists answer the same question in a few reads.
+    total = 0
+    stack = [root]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/statm", "rb") as fh:
+                total += int(fh.read().split()[1]) * _PAGE
+            tasks = os.listdir(f"/proc/{p}/task")
+        except (FileNotFoundError, ProcessLookupError) as exc:
+            if p == root:
+                raise ProcessLookupError(f"no process with pid {root}") from exc
+            continue
+        except PermissionError as exc:
+            raise _ProcUnavailable from exc
+        for tid in tasks:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children", "rb") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return total
+
+
+def _psutil_tree_rss(pid: int | None) -> int:
     try:
         root = psutil.Process(pid)
         total = root.memory_info().rss

@@ -147,7 +147,9 @@ class Runner:
             rss_after = process_tree_rss()
             work_after, agg_after = self._state()
             payload = self.payload_bytes() - payload_before
-            work_growth = max(work_after - work_before, rss_after - rss_before - (agg_after - agg_before))
+            work_growth = max(
+                work_after - work_before, rss_after - rss_before - (agg_after - agg_before)
+            )
             decision = self.planner.observe(
                 ChunkObservation(
                     chunk=chunk,

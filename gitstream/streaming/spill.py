@@ -25,7 +25,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import zstandard
 
@@ -53,11 +53,11 @@ def _mapped(action: str, path: Path) -> Iterator[None]:
 class RecordWriter:
     """Appends length-prefixed byte records to one compressed spill file."""
 
-    def __init__(self, path: Path, raw: IO[bytes]) -> None:
+    def __init__(self, path: Path, raw: IO[bytes] | _CountingFile) -> None:
         self._path = path
         self._raw = raw
         cctx = zstandard.ZstdCompressor(level=_LEVEL, write_checksum=True)
-        self._sink = cctx.stream_writer(raw, closefd=False)
+        self._sink = cctx.stream_writer(cast(IO[bytes], raw), closefd=False)
         self.records = 0
 
     def write(self, record: bytes) -> None:
@@ -72,7 +72,7 @@ class RecordWriter:
         with _mapped("write", self._path):
             self._sink.write(_LEN.pack(_END))
             self._sink.flush(zstandard.FLUSH_FRAME)
-            self._sink.close()
+            self._sink.close()  # type: ignore[no-untyped-call]  # zstandard's stub lacks it
             self._raw.close()
 
     def __enter__(self) -> RecordWriter:
