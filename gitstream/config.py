@@ -7,7 +7,6 @@ This module does not touch git or the file system.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,11 +62,6 @@ def format_size(n: int | None) -> str:
     raise AssertionError("unreachable")
 
 
-def env_default(name: str, default: str) -> str:
-    """The value of ``GITSTREAM_<NAME>`` or ``default``."""
-    return os.environ.get(f"GITSTREAM_{name.upper()}", default)
-
-
 @dataclass(frozen=True)
 class AnalysisConfig:
     """Everything a run needs to know; defaults are those of the CLI.
@@ -100,6 +94,8 @@ class AnalysisConfig:
     alive_only: bool = False
     min_shared: int = 1
     min_degree: float = 0.0
+    agg_budget_bytes: int | None = None
+    """Override of each analyzer's aggregator spill share (tests force many spilled runs)."""
 
     def options_dict(self) -> dict[str, object]:
         """The options as plain JSON values, for the result file's ``options`` section."""

@@ -117,6 +117,8 @@ def analysis(
         schedule = p.schedule
         n_agg = max(1, len(p.analyzer_classes))
         agg_share = 0 if schedule.unlimited else schedule.agg_spill_bytes // n_agg
+        if config.agg_budget_bytes is not None:
+            agg_share = config.agg_budget_bytes
         analyzers: list[Analyzer] = []
         for cls in p.analyzer_classes:
             ctx = AnalysisContext(
