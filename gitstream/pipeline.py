@@ -27,9 +27,14 @@ from gitstream.analyzers.base import (
 )
 from gitstream.config import AnalysisConfig
 from gitstream.git.diff import DiffStage, PathFilter
-from gitstream.git.repo import cap_libgit2_memory, git_dir, open_repository
+from gitstream.git.repo import (
+    cap_libgit2_memory,
+    git_dir,
+    git_subprocess_estimate,
+    open_repository,
+)
 from gitstream.git.walk import History, select_commits
-from gitstream.streaming.memory import PeakSampler, process_tree_rss
+from gitstream.streaming.memory import PeakSampler, process_tree_rss, release_native_memory
 from gitstream.streaming.planner import ChunkBounds
 from gitstream.streaming.runner import ChunkCallback, ProgressCallback, Runner, RunTotals
 from gitstream.streaming.schedule import Schedule, SchedulerConfig, compute_schedule
@@ -37,10 +42,6 @@ from gitstream.streaming.spill import SpillCleanupGuard, SpillStore
 from gitstream.streaming.telemetry import ChunkTelemetry, TelemetryWriter
 
 SCHEMA = "gitstream/1"
-
-# Peak RSS of one `git diff-tree -p` with GIT_MEMORY_CAPS on the generated 30k-commit history
-# (docs/benchmarks.md); counted in the overhead P because it is part of the process tree.
-GIT_SUBPROCESS_BYTES = 80 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,19 @@ def prepare(config: AnalysisConfig) -> Prepared:
         exact_identities=config.exact_identities,
         tick_seconds=max(1, int(config.tick_size_hours * 3600)),
     )
+    # The walk leaves libgit2's pack windows mapped (~20 MiB on 20k commits); nothing needs
+    # them until the next walk, so give them back before measuring the overhead.
+    repo.free()
+    release_native_memory()
     rss = process_tree_rss()
+    # P: this process as it stands after the walk, plus the git subprocess every chunk starts
+    # (part of the process tree, so part of the budget).
+    overhead = rss + git_subprocess_estimate(repo)
     schedule = compute_schedule(
         SchedulerConfig(
             total_commits=len(history.commits),
             budget_bytes=config.memory_bytes,
-            overhead_bytes=rss + GIT_SUBPROCESS_BYTES,
+            overhead_bytes=overhead,
             work_growth_per_commit=sum(c.work_bytes_per_commit for c in classes),
             payload_per_commit=sum(c.payload_bytes_per_commit for c in classes),
             forced_chunk_size=config.chunk_size,
