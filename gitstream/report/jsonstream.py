@@ -64,6 +64,10 @@ def write_json(document: Any, path: str | os.PathLike[str], *, indent: int | Non
     except OSError as exc:
         raise GitstreamError(f"cannot write {target}: {exc.strerror or exc}") from exc
     try:
+        # mkstemp creates the file 0600; a result file should follow the umask like any other.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             _dump(document, fh, indent)
             fh.write("\n")

@@ -34,6 +34,7 @@ from gitstream.errors import SpillError
 _LEVEL = 3  # zstd's default: 200-400 MB/s on one core, ~3-5x on analyzer state
 _LEN = struct.Struct("<I")
 _END = 0xFFFFFFFF  # length value that marks the end of a record stream
+_READ_BLOCK = 1 << 12  # compressed bytes a step: bounds the decompressed buffer of a run
 
 
 @contextlib.contextmanager
@@ -71,7 +72,6 @@ class RecordWriter:
     def close(self) -> None:
         with _mapped("write", self._path):
             self._sink.write(_LEN.pack(_END))
-            self._sink.flush(zstandard.FLUSH_FRAME)
             self._sink.close()  # type: ignore[no-untyped-call]  # zstandard's stub lacks it
             self._raw.close()
 
@@ -151,24 +151,42 @@ class SpillStore:
         return writer
 
     def read_records(self, key: str) -> Iterator[bytes]:
-        """Yield the records of ``key`` one at a time, holding only a small buffer."""
+        """Yield the records of ``key`` one at a time, holding only a small buffer.
+
+        zstd's stream reader stops quietly at a cut frame, so the file is fed to a
+        decompression object by hand: the run must end with the end marker *and* a complete
+        frame (whose content checksum zstd then verifies), or it is reported as damaged.
+        """
         path = self.path(key)
-        with _mapped("read", path):
-            fh = path.open("rb")
-            with fh, zstandard.ZstdDecompressor().stream_reader(fh) as rd:
-                while True:
-                    head = rd.read(_LEN.size)
-                    if len(head) != _LEN.size:
-                        # zstd's stream reader stops quietly at a cut frame: the end marker
-                        # is what tells a complete run from a truncated one.
-                        raise SpillError(f"spill file {path} is truncated")
-                    (n,) = _LEN.unpack(head)
+        with _mapped("read", path), path.open("rb") as fh:
+            dobj = zstandard.ZstdDecompressor().decompressobj()
+            buf = bytearray()
+            pos = 0
+            ended = False
+            while True:
+                raw = fh.read(_READ_BLOCK)
+                if raw:
+                    if dobj.eof:
+                        raise SpillError(f"spill file {path} has data after its end")
+                    buf += dobj.decompress(raw)
+                while not ended and len(buf) - pos >= _LEN.size:
+                    (n,) = _LEN.unpack_from(buf, pos)
                     if n == _END:
-                        return
-                    body = rd.read(n)
-                    if len(body) != n:
-                        raise SpillError(f"spill file {path} is truncated")
-                    yield body
+                        ended = True
+                        pos += _LEN.size
+                        break
+                    if len(buf) - pos - _LEN.size < n:
+                        break
+                    start = pos + _LEN.size
+                    yield bytes(buf[start : start + n])
+                    pos = start + n
+                if pos > _READ_BLOCK:
+                    del buf[:pos]
+                    pos = 0
+                if not raw:
+                    break
+            if not (ended and dobj.eof and pos == len(buf)):
+                raise SpillError(f"spill file {path} is truncated")
 
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
