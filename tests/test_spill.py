@@ -174,6 +174,7 @@ def _write(store: SpillStore, kind: str) -> None:
 
 READERS: dict[str, Reader] = {"bytes": _read_bytes, "records": _read_records}
 
+
 def _cases(positions: list[str]) -> list[Any]:
     cases = []
     for kind in READERS:
