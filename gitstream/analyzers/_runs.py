@@ -5,7 +5,7 @@
 gets an int id; the table keeps its current name, the map of alive paths and a few int columns
 per lineage. A rename moves a lineage to its new name, so everything recorded under the id is
 reported under the lineage's final name (the alias map, resolved at finalize); a file created
-later under an old name is a new lineage.
+under a name after the file that had it was deleted or renamed away is a new lineage.
 
 The accumulated output is held in int-keyed accumulators (:class:`Counts`, :class:`Tallies`,
 :class:`Stamps`). When an analyzer's accumulators pass their budget they write a *run*: their
@@ -22,12 +22,22 @@ Run format: one run is a sequence of records of up to :data:`BLOCK_ENTRIES` entr
     n x blob bytes                          fixed-width byte string per entry
 
 Memory (measured with ``tracemalloc`` and ``sys.getsizeof`` on CPython 3.11, 64-bit;
-``tests/test_runs.py`` re-checks the estimates): an entry of a ``dict[int, int]`` costs the
-dict's own table (``sys.getsizeof``, exact, 1-2x amortised) plus :data:`KEY_BYTES` for the key
-object (keys are ``hi << 32 | lo``); counts up to 256 are CPython's shared small ints. That is
-62-84 bytes per pair. A merge holds :data:`READER_BYTES` per open run (the zstd window of a
-level-3 stream plus its buffers), so the fan-in of a merge is derived from the budget
-(:func:`fan_in_for`) and more runs are first merged in groups.
+``tests/test_runs.py`` re-checks the estimates):
+
+* :class:`Counts` (pairs, people x files): the dict's own table (``sys.getsizeof``, exact,
+  1-2x amortised) plus :data:`KEY_BYTES` for each key object (keys are ``hi << 32 | lo``);
+  counts up to 256 are CPython's shared small ints. 62-84 bytes an entry in all.
+* :class:`Tallies`: the dict table, a key and a slot int per entry, plus ``width`` x 8 bytes in
+  one flat ``array`` (about 110 bytes an entry for three values).
+* :class:`Stamps`: 8 bytes of key and ``blob`` bytes per entry in two flat arrays (28 bytes an
+  entry with a SHA-1 commit id).
+* :meth:`_Runs.reserve` is what the next growth step or a spill may allocate on top: a dict
+  resize briefly holds the old table and one twice its size, an array grows by copying, a
+  spill sorts. Analyzers spill when size + reserve would pass their budget, so the peak stays
+  inside it.
+* A merge holds :data:`READER_BYTES` per open run (the zstd window of a run stream plus
+  its buffers), so the fan-in of a merge comes from the budget (:func:`fan_in_for`) and more
+  runs are first merged in groups. Nothing else a merge holds grows with the data.
 
 This module does not decide what to count or when to spill; the analyzers do.
 """
@@ -39,7 +49,7 @@ import struct
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import ClassVar
 
 from gitstream.errors import SpillError
@@ -53,7 +63,7 @@ MASK32 = 0xFFFFFFFF
 BLOCK_ENTRIES = 4096
 KEY_BYTES = 32  # sys.getsizeof(a << 32 | b) for ids below 2**28: an int of two 30-bit digits
 SLOT_BYTES = 28  # sys.getsizeof of a slot index above 256 (below 257 ints are shared)
-READER_BYTES = 2_600_000  # RSS of one open run reader once zstd's 2 MiB window has filled
+READER_BYTES = 700_000  # RSS of one open run reader (spill.py writes runs with a 128 KiB window)
 MAX_FAN_IN = 32
 
 _HEAD = struct.Struct("<III")
@@ -82,32 +92,43 @@ def _from_le(typecode: str, data: bytes) -> array[int]:
     return values
 
 
-def write_run(store: SpillStore, name: str, entries: Iterable[Entry], width: int, blob: int) -> int:
-    """Write ``entries`` (sorted by key) as the run ``name``; returns how many were written."""
+Block = tuple["array[int]", "array[int]", bytes]
+"""One block of a run as columns: keys (``Q``), values (``q``, row by row), blobs."""
+
+
+def write_blocks(
+    store: SpillStore, name: str, blocks: Iterable[Block], width: int, blob: int
+) -> int:
+    """Write ``blocks`` (sorted by key) as the run ``name``; returns how many entries."""
+    total = 0
+    with store.open_records(name) as writer:
+        for keys, values, blobs in blocks:
+            n = len(keys)
+            if len(values) != n * width or len(blobs) != n * blob:
+                raise ValueError(f"run {name}: entries do not match width {width} and blob {blob}")
+            if n:
+                writer.write(_HEAD.pack(n, width, blob) + _le(keys) + _le(values) + blobs)
+                total += n
+    return total
+
+
+def _batched(entries: Iterable[Entry]) -> Iterator[Block]:
     keys: array[int] = array("Q")
     values: array[int] = array("q")
     blobs = bytearray()
-    total = 0
+    for key, vals, raw in entries:
+        keys.append(key)
+        values.extend(vals)
+        blobs += raw
+        if len(keys) == BLOCK_ENTRIES:
+            yield keys, values, bytes(blobs)
+            keys, values, blobs = array("Q"), array("q"), bytearray()
+    yield keys, values, bytes(blobs)
 
-    def block() -> bytes:
-        n = len(keys)
-        if len(values) != n * width or len(blobs) != n * blob:
-            raise ValueError(f"run {name}: entries do not match width {width} and blob {blob}")
-        return _HEAD.pack(n, width, blob) + _le(keys) + _le(values) + bytes(blobs)
 
-    with store.open_records(name) as writer:
-        for key, vals, raw in entries:
-            keys.append(key)
-            values.extend(vals)
-            blobs += raw
-            if len(keys) == BLOCK_ENTRIES:
-                writer.write(block())
-                total += len(keys)
-                del keys[:], values[:], blobs[:]
-        if keys:
-            writer.write(block())
-            total += len(keys)
-    return total
+def write_run(store: SpillStore, name: str, entries: Iterable[Entry], width: int, blob: int) -> int:
+    """Write ``entries`` (sorted by key) as the run ``name``; returns how many were written."""
+    return write_blocks(store, name, _batched(entries), width, blob)
 
 
 def read_run(store: SpillStore, name: str) -> Iterator[Entry]:
@@ -175,6 +196,10 @@ class _Runs:
         """Bytes the in-memory entries hold (see the module docstring for the figures)."""
         raise NotImplementedError
 
+    def reserve(self) -> int:
+        """Bytes the next growth step or a spill may allocate on top of :meth:`nbytes`."""
+        raise NotImplementedError
+
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
         raise NotImplementedError
 
@@ -197,9 +222,13 @@ class _Runs:
         if not len(self):
             return
         name = self._run_name()
-        write_run(self.store, name, self._sorted_memory(), self.width, self.blob)
+        write_blocks(self.store, name, self._memory_blocks(), self.width, self.blob)
         self.runs.append(name)
         self._clear()
+
+    def _memory_blocks(self) -> Iterator[Block]:
+        # Accumulators override this to cut whole columns at once, without a tuple per entry.
+        return _batched(self._sorted_memory())
 
     def _compact(self, fan_in: int) -> None:
         # Merge the oldest runs in groups until one merge can open all of them at once.
@@ -234,7 +263,7 @@ class _Runs:
             if new < 0:
                 continue
             add(new, vals, raw)
-            if budget and out.nbytes() > budget:
+            if budget and out.nbytes() + out.reserve() > budget:
                 out.spill()
         return out
 
@@ -262,6 +291,11 @@ class Counts(_Runs):
     def nbytes(self) -> int:
         return sys.getsizeof(self.counts) + len(self.counts) * KEY_BYTES
 
+    def reserve(self) -> int:
+        # A resize allocates a table twice the size while the old one still exists; that
+        # also covers the sorted key list of a spill (8 bytes an entry).
+        return 2 * sys.getsizeof(self.counts)
+
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
         self.counts[key] += vals[0]
 
@@ -269,6 +303,13 @@ class Counts(_Runs):
         counts = self.counts
         for key in sorted(counts):
             yield key, (counts[key],), b""
+
+    def _memory_blocks(self) -> Iterator[Block]:
+        counts = self.counts
+        order = sorted(counts)
+        for start in range(0, len(order), BLOCK_ENTRIES):
+            keys = order[start : start + BLOCK_ENTRIES]
+            yield array("Q", keys), array("q", map(counts.__getitem__, keys)), b""
 
     def _clear(self) -> None:
         self.counts.clear()
@@ -292,16 +333,19 @@ class Tallies(_Runs):
         n = len(self.slots)
         return sys.getsizeof(self.slots) + n * (KEY_BYTES + SLOT_BYTES) + sys.getsizeof(self.values)
 
+    def reserve(self) -> int:
+        # A dict resize (twice the table) plus the copy of a growing array.
+        return 2 * sys.getsizeof(self.slots) + sys.getsizeof(self.values)
+
     def add(self, key: int, vals: tuple[int, ...]) -> None:
         """Add ``vals`` to the ints of ``key``."""
         slot = self.slots.get(key)
         if slot is None:
             slot = self.slots[key] = len(self.slots)
             self.values.extend(self._zeros)
-        base = slot * self.width
         values = self.values
-        for i, value in enumerate(vals):
-            values[base + i] += value
+        for i, value in enumerate(vals, slot * self.width):
+            values[i] += value
 
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
         self.add(key, vals)
@@ -311,6 +355,17 @@ class Tallies(_Runs):
         for key in sorted(slots):
             base = slots[key] * width
             yield key, tuple(values[base : base + width]), b""
+
+    def _memory_blocks(self) -> Iterator[Block]:
+        slots, values, width = self.slots, self.values, self.width
+        order = sorted(slots)
+        for start in range(0, len(order), BLOCK_ENTRIES):
+            part = order[start : start + BLOCK_ENTRIES]
+            column: array[int] = array("q")
+            for key in part:
+                base = slots[key] * width
+                column.extend(values[base : base + width])
+            yield array("Q", part), column, b""
 
     def _clear(self) -> None:
         self.slots.clear()
@@ -337,26 +392,72 @@ class Stamps(_Runs):
 
     def add(self, key: int, raw: bytes) -> None:
         """Record ``raw`` (exactly ``blob`` bytes) under ``key``."""
+        self.add_many((key,), raw)
+
+    def add_many(self, keys: Sequence[int], raw: bytes) -> None:
+        """Record the same ``raw`` (exactly ``blob`` bytes) under each of ``keys``."""
         if len(raw) != self.blob:
             raise ValueError(
                 f"expected {self.blob} bytes, got {len(raw)}: commit ids of one history "
                 "must all have the same length"
             )
-        self.keys.append(key)
-        self.blobs += raw
+        self.keys.extend(keys)
+        self.blobs += raw * len(keys)
 
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
-        self.add(key, raw)
+        self.add_many((key,), raw)
+
+    def reserve(self) -> int:
+        # Growing an array copies it; a spill builds one sorted copy of both columns.
+        return self.nbytes()
+
+    def _sorted_columns(self) -> tuple[array[int], bytearray]:
+        """Keys and blobs sorted by (key, blob), as one copy of the columns.
+
+        Entries usually arrive in key order within each high half (a file's commits come
+        oldest first), so a stable bucket sort by the high half sorts them in one pass and
+        28 bytes an entry. If that turns out not to hold, a general sort does it.
+        """
+        keys, blobs, size = self.keys, self.blobs, self.blob
+        n = len(keys)
+        sizes: dict[int, int] = {}
+        for key in keys:
+            high = key >> 32
+            sizes[high] = sizes.get(high, 0) + 1
+        start: dict[int, int] = {}
+        at = 0
+        for high in sorted(sizes):
+            start[high] = at
+            at += sizes[high]
+        del sizes
+        out_keys = array("Q", bytes(8 * n))
+        out_blobs = bytearray(size * n)
+        for i, key in enumerate(keys):
+            high = key >> 32
+            p = start[high]
+            start[high] = p + 1
+            out_keys[p] = key
+            out_blobs[p * size : (p + 1) * size] = blobs[i * size : (i + 1) * size]
+        if all(out_keys[i] < out_keys[i + 1] for i in range(n - 1)):
+            return out_keys, out_blobs
+        order = sorted(range(n), key=lambda i: (keys[i], blobs[i * size : (i + 1) * size]))
+        return (
+            array("Q", map(keys.__getitem__, order)),
+            bytearray(b"".join([blobs[i * size : (i + 1) * size] for i in order])),
+        )
 
     def _sorted_memory(self) -> Iterator[Entry]:
-        keys, blobs, size = self.keys, self.blobs, self.blob
+        keys, blobs = self._sorted_columns()
+        size = self.blob
+        for i, key in enumerate(keys):
+            yield key, (), bytes(blobs[i * size : (i + 1) * size])
 
-        def raw(i: int) -> bytes:
-            return bytes(blobs[i * size : (i + 1) * size])
-
-        # Sorting by (key, bytes) keeps "first" the same as merge() across runs.
-        for i in sorted(range(len(keys)), key=lambda i: (keys[i], raw(i))):
-            yield keys[i], (), raw(i)
+    def _memory_blocks(self) -> Iterator[Block]:
+        keys, blobs = self._sorted_columns()
+        size = self.blob
+        for start in range(0, len(keys), BLOCK_ENTRIES):
+            end = start + BLOCK_ENTRIES
+            yield keys[start:end], array("q"), bytes(blobs[start * size : end * size])
 
     def _clear(self) -> None:
         del self.keys[:]
@@ -380,25 +481,56 @@ class Lineages:
     def __len__(self) -> int:
         return len(self.names)
 
-    def touch(self, change: FileChange) -> int:
-        """The lineage ``change`` belongs to, after applying it (add, delete, rename)."""
-        old, new = change.old_path, change.new_path
+    def apply(self, changes: Sequence[FileChange]) -> list[int]:
+        """The lineage of each change, after applying them all (adds, deletes, renames).
+
+        A commit's changes all start from its parent's tree, so the old paths are resolved
+        first and the new ones placed after: two files may trade names in one commit, and a
+        file may be created at the path another one just left (a new lineage). Adding a path
+        that is still alive continues its lineage.
+        """
         alive = self.alive
-        if old is None:
-            return self._new(new, is_alive=True)  # type: ignore[arg-type]
-        if new is None:
-            lineage = alive.pop(old, None)
-            return self._new(old, is_alive=False) if lineage is None else lineage
-        if old == new:
-            lineage = alive.get(new)
-            return self._new(new, is_alive=True) if lineage is None else lineage
-        lineage = alive.pop(old, None)
-        if lineage is None:  # renamed from a path never seen (history cut by --since)
-            return self._new(new, is_alive=True)
-        self._name_bytes += sys.getsizeof(new) - sys.getsizeof(self.names[lineage])
-        self.names[lineage] = new
-        alive[new] = lineage  # a lineage still at ``new`` ends here: it was replaced
-        return lineage
+        out: list[int] = []
+        claimed: set[int] = set()
+        for change in changes:
+            old, new = change.old_path, change.new_path
+            if old is None:
+                out.append(-1)  # placed below
+                continue
+            lineage = alive.get(old)
+            # A path never seen (history cut by --since), or one a malformed commit names
+            # twice as a source: a lineage of its own keeps every path with one lineage.
+            if lineage is None or lineage in claimed:
+                lineage = self._new(old if new is None else new, is_alive=False)
+            claimed.add(lineage)
+            out.append(lineage)
+        for change, lineage in zip(changes, out, strict=True):
+            old = change.old_path
+            if old is not None and old != change.new_path and alive.get(old) == lineage:
+                del alive[old]
+        for i, change in enumerate(changes):
+            new = change.new_path
+            if new is None:
+                continue
+            if change.old_path is None:
+                # Adding a path that is still alive only happens when a walk of the full
+                # history sees a side branch's file arrive again in its merge: the same file.
+                lineage = alive.get(new, -1)
+                out[i] = (
+                    self._new(new, is_alive=True) if lineage in claimed or lineage < 0 else lineage
+                )
+                claimed.add(out[i])
+                continue
+            lineage = out[i]
+            if self.names[lineage] != new:
+                self._name_bytes += sys.getsizeof(new) - sys.getsizeof(self.names[lineage])
+                self.names[lineage] = new
+            alive[new] = lineage  # a lineage still at ``new`` ends here: it was replaced
+        return out
+
+    def touch(self, change: FileChange) -> int:
+        """The lineage of one change applied on its own; see :meth:`apply`."""
+        return self.apply((change,))[0]
 
     def _new(self, name: str, *, is_alive: bool) -> int:
         lineage = len(self.names)

@@ -96,6 +96,8 @@ def _builtin() -> dict[str, str]:
     # The fallback when gitstream runs from a source tree without installed metadata.
     return {
         "devs": "gitstream.analyzers.devs:DevsAnalyzer",
+        "couples": "gitstream.analyzers.couples:CouplesAnalyzer",
+        "file_history": "gitstream.analyzers.file_history:FileHistoryAnalyzer",
     }
 
 

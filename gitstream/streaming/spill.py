@@ -57,7 +57,12 @@ class RecordWriter:
     def __init__(self, path: Path, raw: IO[bytes] | _CountingFile) -> None:
         self._path = path
         self._raw = raw
-        cctx = zstandard.ZstdCompressor(level=_LEVEL, write_checksum=True)
+        # A 128 KiB window (not level 3's 2 MiB) keeps each open reader of a k-way merge at
+        # ~0.6 MiB instead of ~2.4 MiB, at the same ratio on sorted runs (measured).
+        params = zstandard.ZstdCompressionParameters.from_level(
+            _LEVEL, window_log=17, write_checksum=True
+        )
+        cctx = zstandard.ZstdCompressor(compression_params=params)
         self._sink = cctx.stream_writer(cast(IO[bytes], raw), closefd=False)
         self.records = 0
 

@@ -1,0 +1,357 @@
+"""Tests for sorted spill runs, their k-way merge and the lineage table (gitstream.analyzers._runs)."""
+
+from __future__ import annotations
+
+import random
+import sys
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitstream.analyzers._runs import (
+    BLOCK_ENTRIES,
+    MAX_FAN_IN,
+    READER_BYTES,
+    Counts,
+    Lineages,
+    Stamps,
+    Tallies,
+    fan_in_for,
+    merge,
+    read_run,
+    write_run,
+)
+from gitstream.errors import SpillError
+from gitstream.records import FileChange, Status
+from gitstream.streaming.spill import SpillStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SpillStore]:
+    s = SpillStore.create(tmp_path)
+    yield s
+    s.remove()
+
+
+def test_run_round_trip_over_several_blocks(store: SpillStore) -> None:
+    """A run of more entries than one block reads back exactly, values and blobs included."""
+    entries = [(k * 3, (k, -k), bytes([k % 256]) * 4) for k in range(BLOCK_ENTRIES * 2 + 5)]
+    assert write_run(store, "r", iter(entries), width=2, blob=4) == len(entries)
+    assert list(read_run(store, "r")) == entries
+
+
+def test_run_rejects_entries_of_the_wrong_shape(store: SpillStore) -> None:
+    """Entries whose values or blob do not match the declared widths are refused."""
+    with pytest.raises(ValueError, match="width"):
+        write_run(store, "r", iter([(1, (1, 2), b"")]), width=1, blob=0)
+
+
+def test_malformed_block_is_a_spill_error(store: SpillStore) -> None:
+    """A block whose length disagrees with its header is reported, not misread."""
+    with store.open_records("r") as writer:
+        writer.write(b"\x02\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00" + b"\x00" * 8)
+    with pytest.raises(SpillError, match="malformed"):
+        list(read_run(store, "r"))
+
+
+def test_merge_sums_equal_keys_or_keeps_the_smallest() -> None:
+    """Additive merges sum equal keys; the others keep the smallest entry whatever the order."""
+    a = [(1, (1,), b""), (3, (2,), b"")]
+    b = [(1, (5,), b""), (2, (1,), b"")]
+    assert list(merge([iter(a), iter(b)], additive=True)) == [
+        (1, (6,), b""),
+        (2, (1,), b""),
+        (3, (2,), b""),
+    ]
+    x = [(7, (), b"zz")]
+    y = [(7, (), b"aa")]
+    assert list(merge([iter(x), iter(y)], additive=False)) == [(7, (), b"aa")]
+    assert list(merge([iter(y), iter(x)], additive=False)) == [(7, (), b"aa")]
+
+
+def test_merge_of_nothing_is_empty() -> None:
+    """Merging one empty stream yields nothing."""
+    assert list(merge([iter([])], additive=True)) == []
+
+
+@settings(max_examples=30)
+@given(
+    st.lists(st.tuples(st.integers(0, 2**40), st.integers(1, 5)), max_size=300),
+    st.integers(1, 60),
+    st.integers(2, 5),
+)
+def test_counts_spilled_in_any_runs_merge_to_the_plain_sum(
+    adds: list[tuple[int, int]], every: int, fan_in: int
+) -> None:
+    """Counts spilled every few adds and merged with any fan-in equal one in-memory sum."""
+    s = SpillStore.create()
+    try:
+        counts = Counts(s, "c")
+        expected: dict[int, int] = {}
+        for n, (key, value) in enumerate(adds, 1):
+            counts.counts[key] += value
+            expected[key] = expected.get(key, 0) + value
+            if n % every == 0:
+                counts.spill()
+        got = [(k, v[0]) for k, v, _ in counts.items(fan_in)]
+        assert got == sorted(expected.items())
+        assert len(counts.runs) <= fan_in
+        assert [(k, v[0]) for k, v, _ in counts.items(fan_in)] == got  # re-iterable
+    finally:
+        s.remove()
+
+
+def test_tallies_add_per_column_across_runs(store: SpillStore) -> None:
+    """Tallies add each column separately, in memory and across runs."""
+    t = Tallies(store, "t", 3)
+    t.add(5, (1, 2, 1))
+    t.spill()
+    t.add(5, (10, 0, 1))
+    t.add(2, (0, 7, 1))
+    assert list(t.items()) == [(2, (0, 7, 1), b""), (5, (11, 2, 2), b"")]
+
+
+def test_stamps_keep_the_smallest_duplicate_however_spilled(store: SpillStore) -> None:
+    """A key recorded twice keeps the same blob whether or not the two were spilled apart."""
+    together = Stamps(store, "a", blob=2)
+    together.add(1, b"zz")
+    together.add(1, b"aa")
+    apart = Stamps(store, "b", blob=2)
+    apart.add(1, b"zz")
+    apart.spill()
+    apart.add(1, b"aa")
+    assert list(together.items()) == list(apart.items()) == [(1, (), b"aa")]
+
+
+def test_stamps_refuse_blobs_of_another_width(store: SpillStore) -> None:
+    """Commit ids of different lengths in one history are an error, not silent truncation."""
+    s = Stamps(store, "s", blob=20)
+    with pytest.raises(ValueError, match="same length"):
+        s.add(1, b"x" * 32)
+
+
+def test_rekey_drops_negative_keys_and_sums_collisions(store: SpillStore) -> None:
+    """Re-keying maps every entry, drops those mapped below 0 and adds those that meet."""
+    c = Counts(store, "c")
+    c.counts.update({1: 1, 2: 2, 3: 3, 4: 4})
+    c.spill()
+    c.counts.update({1: 10})
+    out = c.rekey("c2", lambda k: -1 if k == 4 else k % 2, budget=1, fan_in=2)
+    assert out.runs  # the 1-byte budget forced runs
+    assert [(k, v) for k, v, _ in out.items()] == [(0, (2,)), (1, (14,))]
+
+
+def test_discard_deletes_the_runs(store: SpillStore) -> None:
+    """discard() removes the run files and the in-memory entries."""
+    c = Counts(store, "c")
+    c.counts[1] += 1
+    c.spill()
+    paths = [store.path(r) for r in c.runs]
+    c.counts[2] += 1
+    c.discard()
+    assert not any(p.exists() for p in paths)
+    assert list(c.items()) == []
+
+
+def test_fan_in_follows_the_budget() -> None:
+    """Half the budget pays for open readers, between 2 and the maximum fan-in."""
+    assert fan_in_for(0) == MAX_FAN_IN
+    assert fan_in_for(1) == 2
+    assert fan_in_for(20 * READER_BYTES) == 10
+    assert fan_in_for(10**12) == MAX_FAN_IN
+
+
+def test_counts_nbytes_matches_tracemalloc() -> None:
+    """Counts.nbytes is within 10% of what tracemalloc sees for realistic pair keys."""
+    rng = random.Random(1)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        c = Counts(SpillStore(Path("/nonexistent")), "c")
+        for _ in range(50_000):
+            a = rng.randrange(1, 20_000)
+            c.counts[a << 32 | rng.randrange(a + 1, 40_000)] += 1
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert abs(c.nbytes() - used) / used < 0.10
+
+
+def test_tallies_and_stamps_nbytes_match_tracemalloc() -> None:
+    """Tallies.nbytes and Stamps.nbytes are within 15% of tracemalloc's figures."""
+    rng = random.Random(2)
+    for kind in ("tallies", "stamps"):
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            acc: Tallies | Stamps
+            if kind == "tallies":
+                acc = Tallies(SpillStore(Path("/nonexistent")), "t", 3)
+                for _ in range(30_000):
+                    acc.add(rng.randrange(1, 5_000) << 32 | rng.randrange(40), (3, 1, 1))
+            else:
+                acc = Stamps(SpillStore(Path("/nonexistent")), "s", blob=20)
+                for i in range(30_000):
+                    acc.add(rng.randrange(1, 5_000) << 32 | i, rng.randbytes(20))
+            used = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert abs(acc.nbytes() - used) / used < 0.15, kind
+
+
+def test_merge_memory_does_not_grow_with_the_runs(store: SpillStore) -> None:
+    """Streaming a merge of many runs allocates a bounded amount, not the size of the data."""
+    c = Counts(store, "c")
+    for r in range(8):
+        c.counts.update({k * 8 + r: 1 for k in range(40_000)})
+        c.spill()
+    tracemalloc.start()
+    try:
+        n = sum(1 for _ in c.items(8))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert n == 320_000
+    assert peak < 4 * 1024 * 1024  # the data would be ~20 MiB as a dict
+
+
+def add(path: str) -> FileChange:
+    return FileChange.for_test(path, status=Status.ADDED)
+
+
+def test_lineages_follow_rename_chains_and_reuse_of_names() -> None:
+    """A rename chain keeps one lineage; a name created again after it moved is a new one."""
+    t = Lineages(1)
+    a = t.touch(add("a"))
+    assert t.touch(FileChange.for_test("b", status=Status.RENAMED, old_path="a")) == a
+    assert t.touch(FileChange.for_test("c", status=Status.RENAMED, old_path="b")) == a
+    again = t.touch(add("a"))
+    assert again != a
+    assert t.touch(FileChange.for_test("c", status=Status.DELETED)) == a
+    assert t.names == ["c", "a"]
+    assert t.alive == {"a": again}
+
+
+def test_lineages_create_what_they_never_saw() -> None:
+    """Changes to paths never added (history cut by --since) start lineages of their own."""
+    t = Lineages(0)
+    m = t.touch(FileChange.for_test("m"))
+    d = t.touch(FileChange.for_test("d", status=Status.DELETED))
+    r = t.touch(FileChange.for_test("new", status=Status.RENAMED, old_path="old"))
+    assert (m, d, r) == (0, 1, 2)
+    assert t.alive == {"m": 0, "new": 2}
+
+
+def test_lineages_save_and_load_exactly(store: SpillStore) -> None:
+    """The table read back equals the one saved: names, alive map order, columns."""
+    t = Lineages(2)
+    for name in ("x", "caf\u00e9", "sp ace", "\udcff-not-utf8"):
+        t.columns[1][t.touch(add(name))] = -5
+    t.touch(FileChange.for_test("x", status=Status.DELETED))
+    t.columns[0][0] = 2**40
+    t.save(store, "k")
+    back = Lineages.load(store, "k", 2)
+    assert back.names == t.names
+    assert list(back.alive.items()) == list(t.alive.items())
+    assert back.columns == t.columns
+
+
+def test_ranks_select_all_alive_names_or_alive_lineages() -> None:
+    """ranks() sorts output names and maps lineages to them per selection mode."""
+    t = Lineages(0)
+    t.touch(add("b"))  # 0, deleted below
+    t.touch(FileChange.for_test("b", status=Status.DELETED))
+    t.touch(add("a"))  # 1, dead under "z"
+    t.touch(FileChange.for_test("z", status=Status.RENAMED, old_path="a"))
+    t.touch(FileChange.for_test("z", status=Status.DELETED))
+    t.touch(add("b"))  # 2, alive
+    for keep, names, rank in [
+        ("all", ["b", "z"], [0, 1, 0]),
+        ("alive_names", ["b"], [0, -1, 0]),
+        ("alive", ["b"], [-1, -1, 0]),
+    ]:
+        got_names, got_rank = t.ranks(keep)
+        assert (got_names, list(got_rank)) == (names, rank), keep
+    with pytest.raises(ValueError):
+        t.ranks("some")
+
+
+def test_lineages_nbytes_counts_names_and_columns() -> None:
+    """Lineages.nbytes is within 20% of tracemalloc's figure for a table of 20k paths."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        t = Lineages(2)
+        for i in range(20_000):
+            t.touch(FileChange.for_test(f"src/module_{i}/file_{i}.py", status=Status.ADDED))
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert abs(t.nbytes() - used) / used < 0.20
+    assert sys.getsizeof(t.names) < t.nbytes()
+
+
+def test_lineages_apply_a_commit_simultaneously() -> None:
+    """Two files trading names keep their lineages, and a file can appear where one just left."""
+    t = Lineages(0)
+    a, b = t.apply([add("a"), add("b")])
+    swapped = t.apply(
+        [
+            FileChange.for_test("b", status=Status.RENAMED, old_path="a"),
+            FileChange.for_test("a", status=Status.RENAMED, old_path="b"),
+        ]
+    )
+    assert swapped == [a, b]
+    assert t.alive == {"b": a, "a": b}
+    moved, fresh = t.apply(
+        [FileChange.for_test("c", status=Status.RENAMED, old_path="a"), add("a")]
+    )
+    assert moved == b
+    assert fresh not in (a, b)
+    assert t.alive == {"b": a, "c": b, "a": fresh}
+
+
+def test_lineages_keep_one_name_per_lineage_on_malformed_commits(store: SpillStore) -> None:
+    """A path named twice as a source in one commit gives the second change its own lineage."""
+    t = Lineages(0)
+    t.apply([add("a")])
+    first, second = t.apply(
+        [FileChange.for_test("a"), FileChange.for_test("b", status=Status.RENAMED, old_path="a")]
+    )
+    assert first != second
+    assert all(t.names[lineage] == name for name, lineage in t.alive.items())
+    t.save(store, "k")
+    assert Lineages.load(store, "k", 0).alive == t.alive
+
+
+def test_adding_a_path_still_alive_continues_its_lineage() -> None:
+    """A full-history walk re-adding a side branch's file at the merge keeps one lineage."""
+    t = Lineages(0)
+    (side,) = t.apply([add("side")])
+    assert t.apply([add("side")]) == [side]
+    assert t.alive == {"side": side}
+
+
+def test_stamps_sort_entries_that_arrive_out_of_order(store: SpillStore) -> None:
+    """Keys out of order within a file still come out sorted, spilled or not."""
+    for spill in (False, True):
+        s = Stamps(store, f"s{spill}", blob=1)
+        for key in (1 << 32 | 5, 0 << 32 | 9, 1 << 32 | 3):
+            s.add(key, bytes([key & 0xFF]))
+        if spill:
+            s.spill()
+        assert [k for k, _, _ in s.items()] == [9, 1 << 32 | 3, 1 << 32 | 5]
+
+
+def test_reserve_covers_the_next_growth_step() -> None:
+    """Each accumulator reserves at least the bytes its next resize or spill copy allocates."""
+    c = Counts(SpillStore(Path("/nonexistent")), "c")
+    c.counts.update(range(1000, 1000 + 5000))
+    assert c.reserve() >= 2 * sys.getsizeof(c.counts)
+    s = Stamps(SpillStore(Path("/nonexistent")), "s", blob=20)
+    s.add_many(range(5000), b"x" * 20)
+    assert s.reserve() == s.nbytes() >= 5000 * 28
