@@ -281,6 +281,15 @@ def analyze(
     min_degree: Annotated[
         float, typer.Option("--min-degree", min=0, help="Couples: pairs with >= P% degree.")
     ] = 0.0,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="1: git and the analyzers take turns; 2: git runs ahead in a thread "
+            "(default: 2 with two cores and room in the budget).",
+        ),
+    ] = None,
 ) -> None:
     """Analyse a repository's history and write a JSON result."""
 
@@ -311,6 +320,7 @@ def analyze(
             alive_only=alive_only,
             min_shared=min_shared,
             min_degree=min_degree,
+            workers=workers,
         )
         console = _stderr()
         view = _ProgressView(console, quiet)

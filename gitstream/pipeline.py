@@ -10,6 +10,7 @@ This module does not render anything (``cli.py`` and ``gitstream.report`` do).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from gitstream.analyzers.base import (
 )
 from gitstream.config import AnalysisConfig
 from gitstream.git.diff import DiffStage, PathFilter
+from gitstream.git.prefetch import MIN_PREFETCH_BYTES, diff_stream
 from gitstream.git.repo import (
     cap_libgit2_memory,
     git_dir,
@@ -35,7 +37,7 @@ from gitstream.git.repo import (
 )
 from gitstream.git.walk import History, select_commits
 from gitstream.streaming.memory import PeakSampler, process_tree_rss, release_native_memory
-from gitstream.streaming.planner import ChunkBounds
+from gitstream.streaming.planner import MAX_CHUNK_SIZE
 from gitstream.streaming.runner import ChunkCallback, ProgressCallback, Runner, RunTotals
 from gitstream.streaming.schedule import Schedule, SchedulerConfig, compute_schedule
 from gitstream.streaming.spill import SpillCleanupGuard, SpillStore
@@ -89,6 +91,19 @@ def prepare(config: AnalysisConfig) -> Prepared:
         )
     )
     return Prepared(config, repo, history, classes, schedule, rss)
+
+
+def default_workers(schedule: Schedule) -> int:
+    """Two (git running ahead in a thread) when there are two cores and room to buffer."""
+    cores = os.cpu_count() or 1
+    return 2 if cores >= 2 and schedule.buffering_factor >= 2 else 1
+
+
+def _prefetch_bytes(schedule: Schedule) -> int:
+    # The in-flight share of the budget bounds what git may produce ahead of the analyzers.
+    if schedule.unlimited:
+        return 64 << 20
+    return max(MIN_PREFETCH_BYTES, min(64 << 20, schedule.chunk_data_bytes // 2))
 
 
 def _repository_section(p: Prepared) -> dict[str, Any]:
@@ -145,8 +160,15 @@ def analysis(
             path_filter=PathFilter(config.include, config.exclude),
         )
 
-        def source(chunk: ChunkBounds) -> Iterator[Any]:
-            return diff.records(history.commits.range(chunk.start, chunk.end))
+        workers = config.workers or default_workers(schedule)
+        records = diff_stream(
+            diff,
+            history.commits,
+            segment=max(1, min(schedule.chunk_size, MAX_CHUNK_SIZE)),
+            workers=workers,
+            max_buffer_bytes=_prefetch_bytes(schedule),
+        )
+        stack.callback(records.close)
 
         callbacks: list[Callable[[ChunkTelemetry], None]] = []
         if config.telemetry is not None:
@@ -162,7 +184,7 @@ def analysis(
         runner = Runner(
             analyzers,
             schedule,
-            source,
+            records,
             store,
             payload_bytes=lambda: diff.bytes_read,
             on_progress=on_progress,

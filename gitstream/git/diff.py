@@ -16,7 +16,9 @@ module does not choose commits (``walk.py``) nor interpret hunks (the analyzers)
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import io
 import os
 import re
 import subprocess
@@ -24,7 +26,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol, cast
 
 from gitstream.errors import GitstreamError, RepositoryError
 from gitstream.git.repo import GIT_MEMORY_CAPS
@@ -54,6 +56,12 @@ _ESCAPES = {
     ord("\\"): 92,
     ord('"'): 34,
 }
+
+
+class Readable(Protocol):
+    """What the parser reads from: a pipe, or the prefetcher's queue of blocks."""
+
+    def read1(self, n: int = ..., /) -> bytes: ...
 
 
 class DiffStageError(GitstreamError):
@@ -213,6 +221,12 @@ class DiffStage:
         metas = list(commits)
         if not metas:
             return
+        with self.spawn(metas) as out:
+            yield from self.parse(out, metas)
+
+    @contextlib.contextmanager
+    def spawn(self, metas: list[CommitMeta]) -> Iterator[io.BufferedReader]:
+        """Start git on ``metas`` and yield its output; reap it and report its failure after."""
         env = dict(os.environ)
         env.setdefault("GIT_CONFIG_NOSYSTEM", "1")  # no system diff drivers or textconv
         env["LC_ALL"] = "C"
@@ -229,31 +243,42 @@ class DiffStage:
             except OSError as exc:
                 raise RepositoryError(f"cannot run git: {exc}; is git installed?") from exc
             assert proc.stdin is not None and proc.stdout is not None
+            _grow_pipe(proc.stdout)
             feeder = threading.Thread(
                 target=_feed, args=(proc.stdin, metas), name="gitstream-diff-feed", daemon=True
             )
             feeder.start()
+            killed = False
+            parse_error: DiffStageError | None = None
             try:
-                yield from self._parse(proc.stdout, metas)
+                # Popen with bufsize > 0 gives a BufferedReader, which has read1.
+                yield cast(io.BufferedReader, proc.stdout)
+            except DiffStageError as exc:
+                parse_error = exc  # git's own complaint, if it has one, says more
             finally:
                 proc.stdout.close()
                 if proc.poll() is None:
                     proc.kill()
+                    killed = True
                 rc = proc.wait()
                 feeder.join()
-            if rc != 0:
+            if rc != 0 and not killed:
                 errfile.seek(0)
                 msg = errfile.read().decode("utf-8", "replace").strip().splitlines()
-                raise RepositoryError(f"git diff-tree failed: {msg[-1] if msg else rc}")
+                raise RepositoryError(
+                    f"git diff-tree failed: {msg[-1] if msg else f'exit code {rc}'}"
+                ) from parse_error
+            if parse_error is not None:
+                raise parse_error
 
-    def _parse(self, out: IO[bytes], metas: list[CommitMeta]) -> Iterator[CommitRecord]:
+    def parse(self, out: Readable, metas: list[CommitMeta]) -> Iterator[CommitRecord]:
         """Read git's output in large blocks and let one regex pick out the lines that matter.
 
         Content lines (+/-/\\) are most of the output and are never looked at in Python: the
         regex skips them in C, and the hunk headers carry the line counts.
         """
         keep = self.path_filter.keeps if self.path_filter else None
-        fd_read = out.read1 if hasattr(out, "read1") else out.read
+        fd_read = out.read1
         finditer = _LINE.finditer
         pos = 0  # index of the commit being filled
         entries: list[_Entry] = []
@@ -315,7 +340,10 @@ class DiffStage:
             yield self._record(metas[pos], entries, k, keep)
             pos += 1
         if pos != len(metas):
-            raise DiffStageError(f"git diff-tree stopped after {pos} of {len(metas)} commits")
+            raise DiffStageError(
+                f"git diff-tree stopped after {pos} of {len(metas)} commits: it skipped "
+                f"{metas[pos].hash} (a missing object? a damaged or partial clone?)"
+            )
 
     @staticmethod
     def _record(
@@ -340,6 +368,21 @@ class DiffStage:
                 e.to_change() for e in entries if keep is None or keep(e.new or e.old or "")
             ),
         )
+
+
+_F_SETPIPE_SZ = (
+    1031  # Linux fcntl; not exposed by the fcntl module before Python 3.10 on all builds
+)
+
+
+def _grow_pipe(out: IO[bytes]) -> None:
+    """Ask for a 1 MiB pipe so git can run ahead of a busy parser (Linux; best effort)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(out.fileno(), getattr(fcntl, "F_SETPIPE_SZ", _F_SETPIPE_SZ), 1 << 20)
+    except (ImportError, OSError, ValueError):
+        pass  # the default 64 KiB pipe still works, git just waits more often
 
 
 def _feed(stdin: IO[bytes], metas: list[CommitMeta]) -> None:

@@ -13,6 +13,7 @@ boundary. This module does not choose commits, compute diffs or write reports.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -26,13 +27,9 @@ from gitstream.streaming.memory import (
     process_tree_rss,
     release_native_memory,
 )
-from gitstream.streaming.planner import ChunkBounds
 from gitstream.streaming.schedule import Schedule
 from gitstream.streaming.spill import SpillStore
 from gitstream.streaming.telemetry import ChunkTelemetry
-
-RecordSource = Callable[[ChunkBounds], Iterator[CommitRecord]]
-"""Yields the records of one chunk's commits, in order (the diff stage)."""
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (commits done, total commits) as commits are consumed."""
@@ -60,7 +57,7 @@ class Runner:
         self,
         analyzers: Sequence[Analyzer],
         schedule: Schedule,
-        source: RecordSource,
+        records: Iterator[CommitRecord],
         spill: SpillStore,
         *,
         payload_bytes: Callable[[], int] = lambda: 0,
@@ -73,7 +70,7 @@ class Runner:
             schedule,
             agg_growth_per_commit=None,
         )
-        self.source = source
+        self.records = records
         self.spill = spill
         self.payload_bytes = payload_bytes
         self.on_progress = on_progress
@@ -123,7 +120,7 @@ class Runner:
             peak_rss = rss_before
             extra_hib_ms = 0.0
             n = 0
-            for record in self.source(chunk):
+            for record in itertools.islice(self.records, chunk.size):
                 for a in self.analyzers:
                     a.consume(record)
                 n += 1

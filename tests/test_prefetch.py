@@ -1,0 +1,59 @@
+"""The continuous diff stream: the same records with git running ahead in a thread or not."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from gitstream.errors import GitstreamError
+from gitstream.git.diff import DiffStage
+from gitstream.git.prefetch import diff_stream
+from gitstream.git.repo import git_dir, open_repository
+from gitstream.git.walk import CommitList, select_commits
+from gitstream.synth import SynthSpec
+from gitstream.synth import build_repo as build_synth
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    spec = SynthSpec(
+        commits=400, files=50, seed=5, merge_every=17, rename_every=13, binary_every=23
+    )
+    return build_synth(tmp_path_factory.mktemp("prefetch") / "repo", spec)
+
+
+def test_prefetched_stream_equals_direct_stream(repo: Path) -> None:
+    """Segments of 37 commits through a 1-block queue give the records of the direct path."""
+    r = open_repository(repo)
+    commits = select_commits(r).commits
+    stage = DiffStage(git_dir(r))
+    direct = list(diff_stream(stage, commits, segment=37, workers=1))
+    ahead = list(diff_stream(stage, commits, segment=37, workers=2, max_buffer_bytes=1))
+    assert len(direct) == len(commits)
+    assert ahead == direct
+    assert [rec.index for rec in ahead] == list(range(len(commits)))
+
+
+def test_consumer_stopping_early_ends_the_producer(repo: Path) -> None:
+    """Closing the stream after a few records stops the prefetch thread and its git."""
+    r = open_repository(repo)
+    commits = select_commits(r).commits
+    before = {t.name for t in threading.enumerate()}
+    stream = diff_stream(DiffStage(git_dir(r)), commits, segment=50, workers=2)
+    assert next(stream).index == 0
+    stream.close()
+    left = {t.name for t in threading.enumerate()} - before
+    assert "gitstream-diff-prefetch" not in left
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_missing_commit_fails_the_stream(repo: Path, workers: int) -> None:
+    """A commit git cannot find (it skips it silently) fails the stream clearly, not a hang."""
+    r = open_repository(repo)
+    bogus = CommitList()
+    bogus.append(bytes.fromhex("ab" * 20), None, 0, 0, 0)
+    bogus.set_ticks(0, 86_400)
+    with pytest.raises(GitstreamError, match="skipped abab"):
+        list(diff_stream(DiffStage(git_dir(r)), bogus, segment=10, workers=workers))
