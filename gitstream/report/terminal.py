@@ -7,6 +7,7 @@ results.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -52,7 +53,62 @@ def run_summary(document: Mapping[str, Any], output: str | None) -> RenderableTy
     analyzers = document["analyzers"]
     if "devs" in analyzers:
         parts.append(devs_table(materialize(analyzers["devs"])["people"]))
+    if "burndown" in analyzers:
+        parts.append(burndown_line(analyzers["burndown"]))
+    if "file_history" in analyzers:
+        parts.append(hotspots_table(analyzers["file_history"]["hotspots"]))
+    if "couples" in analyzers:
+        parts.append(couples_table(analyzers["couples"]))
     return Group(*parts)
+
+
+def burndown_line(burndown: Mapping[str, Any]) -> Text:
+    """Lines alive now and how long lines live."""
+    project = burndown["project"]
+    matrix = project["matrix"]
+    alive = sum(matrix[-1]) if matrix else 0
+    survival = burndown.get("survival") or {}
+    half = survival.get("half_life_days")
+    text = Text("burndown: ", style="bold")
+    text.append(f"{alive:,} lines alive at the end, {len(matrix)} samples")
+    text.append(
+        f", half of all lines written are gone after {half:,.0f} days"
+        if half is not None
+        else ", fewer than half of all lines written were ever removed"
+    )
+    return text
+
+
+def hotspots_table(hotspots: Iterable[Mapping[str, Any]], limit: int = 10) -> Table:
+    """The files changed most often and most heavily (revisions x churn)."""
+    table = Table(title=f"hotspots (top {limit})")
+    table.add_column("path")
+    for col in ("revisions", "churn", "score"):
+        table.add_column(col, justify="right")
+    for i, row in enumerate(hotspots):
+        if i >= limit:
+            break
+        table.add_row(
+            row["path"], f"{row['revisions']:,}", f"{row['churn']:,}", f"{row['score']:,}"
+        )
+    return table
+
+
+def couples_table(couples: Mapping[str, Any], limit: int = 10) -> Table:
+    """The pairs of files changed together most often (one streaming pass over the pairs)."""
+    top = heapq.nlargest(limit, couples["pairs"], key=lambda p: (p[2], p[3]))
+    skipped = couples.get("skipped_commits", 0)
+    table = Table(
+        title=f"files changed together (top {len(top)})"
+        + (f"; {skipped} large commits left out" if skipped else "")
+    )
+    table.add_column("file")
+    table.add_column("file")
+    table.add_column("shared", justify="right")
+    table.add_column("degree %", justify="right")
+    for a, b, shared, degree in top:
+        table.add_row(a, b, f"{shared:,}", f"{degree}")
+    return table
 
 
 def devs_table(people: list[dict[str, Any]], limit: int = 10) -> Table:
