@@ -27,6 +27,7 @@ from gitstream.analyzers.base import (
     resolve,
 )
 from gitstream.config import AnalysisConfig
+from gitstream.errors import UsageError
 from gitstream.git.diff import DiffStage, PathFilter
 from gitstream.git.prefetch import MIN_PREFETCH_BYTES, diff_stream
 from gitstream.git.repo import (
@@ -143,6 +144,7 @@ def analysis(
         if config.agg_budget_bytes is not None:
             agg_share = config.agg_budget_bytes
         analyzers: list[Analyzer] = []
+        skipped: dict[str, str] = {}
         for cls in p.analyzer_classes:
             ctx = AnalysisContext(
                 config=config,
@@ -153,7 +155,14 @@ def analysis(
                 spill=store.namespace(cls.name),
                 agg_budget_bytes=agg_share,
             )
-            analyzers.append(cls(ctx))
+            try:
+                analyzers.append(cls(ctx))
+            except UsageError as exc:
+                # Asked for by name, a refusal is the user's to fix; picked by default (every
+                # analyzer), the others still run and the result says which one stood aside.
+                if config.analyzers:
+                    raise
+                skipped[cls.name] = str(exc)
         diff = DiffStage(
             git_dir(p.repo),
             renames=config.renames,
@@ -195,6 +204,7 @@ def analysis(
 
         def run_section() -> Iterator[tuple[str, Any]]:
             yield from _run_section(p, runner, totals, sampler, store, started).items()
+            yield "skipped_analyzers", skipped
 
         yield {
             "schema": SCHEMA,

@@ -95,6 +95,7 @@ class Analyzer(Protocol):
 def _builtin() -> dict[str, str]:
     # The fallback when gitstream runs from a source tree without installed metadata.
     return {
+        "burndown": "gitstream.analyzers.burndown:BurndownAnalyzer",
         "devs": "gitstream.analyzers.devs:DevsAnalyzer",
         "couples": "gitstream.analyzers.couples:CouplesAnalyzer",
         "file_history": "gitstream.analyzers.file_history:FileHistoryAnalyzer",

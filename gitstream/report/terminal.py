@@ -49,6 +49,8 @@ def run_summary(document: Mapping[str, Any], output: str | None) -> RenderableTy
     )
     if output and output != "-":
         head.append(f"\nresult written to {output}")
+    for name, why in run.get("skipped_analyzers", {}).items():
+        head.append(f"\n{name} did not run: {why}", style="yellow")
     parts.append(head)
     analyzers = document["analyzers"]
     if "devs" in analyzers:

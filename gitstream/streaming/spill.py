@@ -117,7 +117,8 @@ class SpillStore:
     def path(self, key: str) -> Path:
         return self.root / f"{_safe(key)}.zst"
 
-    def _account(self, n: int) -> None:
+    def count_written(self, n: int) -> None:
+        """Add ``n`` bytes to the total; for files an analyzer writes under :attr:`root` itself."""
         self.bytes_written += n
 
     def write_bytes(self, key: str, data: bytes) -> int:
@@ -128,7 +129,7 @@ class SpillStore:
         with _mapped("write", path):
             tmp.write_bytes(frame)
             tmp.replace(path)
-        self._account(len(frame))
+        self.count_written(len(frame))
         return len(frame)
 
     def read_bytes(self, key: str) -> bytes:
@@ -210,9 +211,9 @@ class _ChildStore(SpillStore):
         super().__init__(root)
         self._parent = parent
 
-    def _account(self, n: int) -> None:
-        super()._account(n)
-        self._parent._account(n)
+    def count_written(self, n: int) -> None:
+        super().count_written(n)
+        self._parent.count_written(n)
 
 
 class _CountingFile:
@@ -224,7 +225,7 @@ class _CountingFile:
 
     def write(self, data: bytes) -> int:
         n = self._raw.write(data)
-        self._store._account(n)
+        self._store.count_written(n)
         return n
 
     def flush(self) -> None:
