@@ -45,6 +45,7 @@ _LINE = re.compile(
     re.M,
 )
 _BLOCK = 1 << 20
+_CONTENT = (b"+", b"-", b"\\")
 _ESCAPES = {
     ord("a"): 7,
     ord("b"): 8,
@@ -88,8 +89,9 @@ def unquote_path(raw: bytes) -> str:
             out.append(c)
             i += 1
         raw = bytes(out)
-    # backslashreplace keeps paths that are not UTF-8 distinct and printable.
-    return raw.decode("utf-8", "backslashreplace")
+    # surrogateescape is lossless (as os.fsdecode): a path that is not UTF-8 stays distinct
+    # from every other; writers escape the lone surrogates (JSON \udcXX, terminal \xXX).
+    return raw.decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -209,9 +211,20 @@ class DiffStage:
     """Runs one ``git diff-tree`` per batch of commits and yields :class:`CommitRecord` values."""
 
     def __init__(
-        self, git_dir: str, *, renames: bool = True, path_filter: PathFilter | None = None
+        self,
+        git_dir: str,
+        *,
+        work_tree: str | None = None,
+        renames: bool = True,
+        path_filter: PathFilter | None = None,
     ) -> None:
         self.git_dir = git_dir
+        # git takes its current directory as the work tree when given --git-dir, and reads
+        # .gitattributes (binary, -diff) from there: run it where `git log` would run.
+        if work_tree is None:
+            gd = os.path.normpath(git_dir)
+            work_tree = os.path.dirname(gd) if os.path.basename(gd) == ".git" else None
+        self.cwd = work_tree or git_dir
         self.renames = renames
         self.path_filter = path_filter or PathFilter()
         self.bytes_read = 0
@@ -238,6 +251,7 @@ class DiffStage:
                     stdout=subprocess.PIPE,
                     stderr=errfile,
                     env=env,
+                    cwd=self.cwd,
                     bufsize=1 << 16,
                 )
             except OSError as exc:
@@ -255,13 +269,19 @@ class DiffStage:
                 yield cast(io.BufferedReader, proc.stdout)
             except DiffStageError as exc:
                 parse_error = exc  # git's own complaint, if it has one, says more
-            finally:
+                killed = _reap(proc, grace=5.0)
+            except BaseException:
+                # The consumer stopped early (closed, interrupted): git's work is unwanted.
                 proc.stdout.close()
-                if proc.poll() is None:
-                    proc.kill()
-                    killed = True
-                rc = proc.wait()
+                killed = _reap(proc, grace=0.0)
                 feeder.join()
+                raise
+            else:
+                # The output was read to its end: let git exit by itself and say how it went.
+                killed = _reap(proc, grace=30.0)
+            proc.stdout.close()
+            rc = proc.wait()
+            feeder.join()
             if rc != 0 and not killed:
                 errfile.seek(0)
                 msg = errfile.read().decode("utf-8", "replace").strip().splitlines()
@@ -286,16 +306,26 @@ class DiffStage:
         k = -1
         started = False
         rest = b""
+        skipping = False  # inside a content line cut by a block boundary: drop to its end
         while True:
             data = fd_read(_BLOCK)
             self.bytes_read += len(data)
             if data:
+                if skipping:
+                    nl = data.find(b"\n")
+                    if nl < 0:
+                        continue
+                    data = data[nl + 1 :]
+                    skipping = False
                 buf = rest + data if rest else data
                 cut = buf.rfind(b"\n") + 1
-                if cut == 0:
-                    rest = buf
-                    continue
                 block, rest = buf[:cut], buf[cut:]
+                if rest[:1] in _CONTENT:
+                    # A content line (or ---/+++ header) is never parsed: rather than carry a
+                    # possibly huge partial line from block to block, skip to its newline.
+                    rest, skipping = b"", True
+                if not block:
+                    continue
             else:
                 block, rest = rest, b""
                 if not block:
@@ -370,9 +400,18 @@ class DiffStage:
         )
 
 
-_F_SETPIPE_SZ = (
-    1031  # Linux fcntl; not exposed by the fcntl module before Python 3.10 on all builds
-)
+def _reap(proc: subprocess.Popen[bytes], grace: float) -> bool:
+    """Wait up to ``grace`` seconds for git to exit, then kill it; True if it was killed."""
+    try:
+        proc.wait(timeout=grace)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True
+
+
+_F_SETPIPE_SZ = 1031  # Linux fcntl, for builds whose fcntl module lacks the name
 
 
 def _grow_pipe(out: IO[bytes]) -> None:

@@ -52,6 +52,8 @@ def iter_json(value: Any, indent: int | None = None, _level: int = 0) -> Iterato
 def write_json(document: Any, path: str | os.PathLike[str], *, indent: int | None = None) -> None:
     """Write ``document`` to ``path`` (``-`` for stdout) as JSON, atomically."""
     if str(path) == "-":
+        if hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors="backslashreplace")
         _dump(document, sys.stdout, indent)
         sys.stdout.write("\n")
         sys.stdout.flush()
@@ -68,7 +70,9 @@ def write_json(document: Any, path: str | os.PathLike[str], *, indent: int | Non
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # Paths that are not UTF-8 carry lone surrogates (lossless decoding); written with
+        # backslashreplace they become JSON's own \udcXX escapes, which read back the same.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as fh:
             _dump(document, fh, indent)
             fh.write("\n")
         os.replace(tmp, target)

@@ -19,6 +19,11 @@ from gitstream.analyzers.base import materialize
 from gitstream.config import format_size
 
 
+def _printable(text: str) -> str:
+    """Paths that are not UTF-8 hold lone surrogates; show their bytes as \\xNN instead."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _short_time(ts: int | None) -> str:
     import datetime as dt
 
@@ -91,7 +96,10 @@ def hotspots_table(hotspots: Iterable[Mapping[str, Any]], limit: int = 10) -> Ta
         if i >= limit:
             break
         table.add_row(
-            row["path"], f"{row['revisions']:,}", f"{row['churn']:,}", f"{row['score']:,}"
+            _printable(row["path"]),
+            f"{row['revisions']:,}",
+            f"{row['churn']:,}",
+            f"{row['score']:,}",
         )
     return table
 
@@ -109,7 +117,7 @@ def couples_table(couples: Mapping[str, Any], limit: int = 10) -> Table:
     table.add_column("shared", justify="right")
     table.add_column("degree %", justify="right")
     for a, b, shared, degree in top:
-        table.add_row(a, b, f"{shared:,}", f"{degree}")
+        table.add_row(_printable(a), _printable(b), f"{shared:,}", f"{degree}")
     return table
 
 
