@@ -3,8 +3,7 @@
 Which commits, in which order, with which first parent, at which tick, by whom: checked against
 ``git rev-list``, ``git log --format`` and hand-computed ticks, on histories with clock skew,
 merges, unrelated roots, tags, a bare repository, a detached HEAD and mailmaps from the tree or
-from ``mailmap.file``. Tests marked ``xfail(strict=True)`` pin bugs found here; each reason says
-what is wrong. The diff of each commit is tested in ``test_diff_stage.py``.
+from ``mailmap.file``. The diff of each commit is tested in ``test_diff_stage.py``.
 """
 
 from __future__ import annotations
@@ -242,11 +241,6 @@ def test_ranges_select_what_git_rev_list_selects(
         assert got == want
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="walk.py _resolve: any rev containing '..' is read as A..B; pygit2's revparse flags "
-    "(MERGE_BASE for 'A...B') are ignored, so a symmetric difference silently drops A's side",
-)
 def test_symmetric_difference_is_git_s_or_refused(tmp_path: Path) -> None:
     """A...B selects git's symmetric difference, or is refused with a clear error."""
     ids = build_repo(tmp_path, MERGED, head=3)  # main ends on the side branch
@@ -364,11 +358,6 @@ def test_mailmap_file_config_is_honoured(tmp_path: Path) -> None:
     assert authors(history) == git_authors(tmp_path / "repo") == [("New Name", "new@x.org"), BO]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="identity.py load_mailmap opens mailmap.file as written; git expands '~/' "
-    "(git_config_pathname), so '~/.mailmap' is silently ignored",
-)
 def test_mailmap_file_in_home_directory(tmp_path: Path) -> None:
     """``mailmap.file = ~/...`` is read from the home directory, as git reads it."""
     build_repo(tmp_path / "repo", [{"files": {"a": "0\n"}, "author": OLD}])
@@ -379,11 +368,6 @@ def test_mailmap_file_in_home_directory(tmp_path: Path) -> None:
     assert authors(history) == git_authors(tmp_path / "repo") == [("New Name", "new@x.org")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="identity.py load_mailmap opens a relative mailmap.file from the process's cwd; git "
-    "resolves it from the top of the work tree, so run from elsewhere it is silently ignored",
-)
 def test_mailmap_file_relative_to_the_work_tree(tmp_path: Path) -> None:
     """A relative ``mailmap.file`` is found at the work tree's top, wherever we run from."""
     build_repo(tmp_path / "repo", [{"files": {"a": "0\n"}, "author": OLD}])

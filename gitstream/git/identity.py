@@ -9,6 +9,7 @@ fed identities by ``walk.py``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import pygit2
@@ -35,6 +36,10 @@ def load_mailmap(repo: pygit2.Repository, tip: pygit2.Commit | None) -> pygit2.M
     except KeyError:
         extra = None
     if extra:
+        # As git does: "~/" is the home directory, a relative path starts at the work tree.
+        extra = os.path.expanduser(extra)
+        if not os.path.isabs(extra):
+            extra = os.path.join(repo.workdir or repo.path, extra)
         try:
             with open(extra, "rb") as fh:
                 text += fh.read()

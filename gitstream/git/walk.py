@@ -144,6 +144,11 @@ def _resolve(repo: pygit2.Repository, rev: str) -> tuple[pygit2.Commit | None, l
             return None, []
     hide: list[pygit2.Oid] = []
     what = f"unknown revision {rev!r}"
+    if "..." in rev:
+        # A symmetric difference has no single line of history to follow oldest first.
+        raise UsageError(
+            f"symmetric ranges like {rev!r} are not supported; use A..B (commits in B not in A)"
+        )
     with git_errors(what):
         if ".." in rev:
             spec = repo.revparse(rev)
