@@ -193,12 +193,18 @@ class LazySequence:
         return self.factory()
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def materialize(value: Any) -> Any:
     """``value`` with every lazy part turned into plain dicts and lists (tuples become lists)."""
-    if isinstance(value, LazyMapping):
+    kind = type(value)
+    if kind in _SCALARS:  # most values: answer before the (slow) ABC checks
+        return value
+    if kind is LazyMapping:
         return {k: materialize(v) for k, v in value}
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         return {k: materialize(v) for k, v in value.items()}
-    if isinstance(value, LazySequence | list | tuple):
+    if kind is list or kind is tuple or kind is LazySequence or isinstance(value, Iterator):
         return [materialize(v) for v in value]
     return value

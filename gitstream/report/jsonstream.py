@@ -9,6 +9,7 @@ file is ever left at ``PATH``. This module does not decide what goes in the docu
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -21,28 +22,94 @@ from gitstream.analyzers.base import LazyMapping, LazySequence
 from gitstream.errors import GitstreamError
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_LAZY = (LazyMapping, LazySequence)
 
 
 def iter_json(value: Any, indent: int | None = None, _level: int = 0) -> Iterator[str]:
-    """JSON text for ``value`` in pieces; lazy parts are consumed one item at a time."""
-    nl = "" if indent is None else "\n" + " " * (indent * (_level + 1))
-    end_nl = "" if indent is None else "\n" + " " * (indent * _level)
-    sep = ":" if indent is None else ": "
+    """JSON text for ``value`` in pieces; lazy parts are consumed a batch of items at a time.
+
+    Plain values are left to json's C encoder: a container with no lazy part inside is one
+    call, and the items of a lazy container are encoded :data:`_BATCH` at a time (a pair row, a
+    file's history). Only containers that hold lazy values are walked here.
+    """
+    if indent is not None:
+        yield from _iter_indented(value, indent, _level)
+        return
+    if type(value) not in _LAZY and not isinstance(value, Iterator):
+        try:
+            yield _encode(value)
+            return
+        except TypeError:
+            pass  # a lazy value inside: walk this container
+    if isinstance(value, LazyMapping | Mapping):
+        items = iter(value) if isinstance(value, LazyMapping) else iter(value.items())
+        yield "{"
+        first = True
+        for batch in _batches(items):
+            plain = {str(k): v for k, v in batch}
+            try:
+                text = _encode(plain)[1:-1]
+            except TypeError:
+                text = ""
+            if text or not plain:
+                if text:
+                    yield ("" if first else ",") + text
+                    first = False
+                continue
+            for k, v in batch:
+                yield ("" if first else ",") + _encode(str(k)) + ":"
+                first = False
+                yield from iter_json(v)
+        yield "}"
+    else:
+        yield "["
+        first = True
+        for batch in _batches(iter(value)):
+            try:
+                text = _encode(batch)[1:-1]
+            except TypeError:
+                text = None
+            if text is not None:
+                if text:
+                    yield ("" if first else ",") + text
+                    first = False
+                continue
+            for v in batch:
+                yield "" if first else ","
+                first = False
+                yield from iter_json(v)
+        yield "]"
+
+
+_BATCH = 512
+
+
+def _batches(items: Iterator[Any]) -> Iterator[list[Any]]:
+    while True:
+        batch = list(itertools.islice(items, _BATCH))
+        if not batch:
+            return
+        yield batch
+
+
+def _iter_indented(value: Any, indent: int, level: int) -> Iterator[str]:
+    nl = "\n" + " " * (indent * (level + 1))
+    end_nl = "\n" + " " * (indent * level)
     if isinstance(value, LazyMapping | Mapping):
         items = iter(value) if isinstance(value, LazyMapping) else iter(value.items())
         first = True
         yield "{"
         for k, v in items:
-            yield ("" if first else ",") + nl + _encode(str(k)) + sep
-            yield from iter_json(v, indent, _level + 1)
+            yield ("" if first else ",") + nl + _encode(str(k)) + ": "
+            yield from _iter_indented(v, indent, level + 1)
             first = False
         yield ("" if first else end_nl) + "}"
-    elif isinstance(value, LazySequence | list | tuple) or isinstance(value, Iterator):
+    elif isinstance(value, LazySequence | list | tuple | Iterator):
         first = True
         yield "["
         for v in value:
             yield ("" if first else ",") + nl
-            yield from iter_json(v, indent, _level + 1)
+            yield from _iter_indented(v, indent, level + 1)
             first = False
         yield ("" if first else end_nl) + "]"
     else:
