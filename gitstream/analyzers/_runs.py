@@ -307,6 +307,21 @@ class Counts(_Runs):
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
         self.counts[key] += vals[0]
 
+    def rekey(self, name: str, key: Callable[[int], int], budget: int, fan_in: int) -> _Runs:
+        """As :meth:`_Runs.rekey`; when nothing was spilled and the copy fits, done in memory.
+
+        Going through sorted streams costs ~10 us an entry; a dict pass costs ~0.3 us.
+        """
+        if self.runs or (budget and 2 * (self.nbytes() + self.reserve()) > budget):
+            return super().rekey(name, key, budget, fan_in)
+        out = Counts(self.store, name)
+        counts = out.counts
+        for old, n in self.counts.items():
+            new = key(old)
+            if new >= 0:
+                counts[new] += n
+        return out
+
     def _sorted_memory(self) -> Iterator[Entry]:
         counts = self.counts
         for key in sorted(counts):
