@@ -1,0 +1,151 @@
+"""The histories benchmarked: generated ones (cached by spec) and real repositories.
+
+A size such as ``20k`` is the number of commits :mod:`gitstream.synth` writes (side-branch
+commits and merges included, as ``SynthSpec.commits`` counts them); gitstream analyses the
+first-parent history, about 85% of that with the realistic spec. ``20k:8000`` also names the
+target number of live files. Generated repositories live under the cache directory and are
+reused when the manifest synth wrote in them records the same spec and generator version.
+
+For each history this module also writes the stdin every diff measurement is fed: one line per
+first-parent commit, ``<commit> <first parent>`` (or the commit alone for a root), made by
+gitstream's own :func:`~gitstream.git.diff.stdin_line` from its own commit selection, so git,
+pygit2 and gitstream diff exactly the same pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from gitstream.git.diff import stdin_line
+from gitstream.git.walk import select_commits
+from gitstream.synth import SynthSpec, build_repo, read_manifest
+
+SMALL_FILES = 1000
+LARGE_FILES = 6000
+"""Files for histories of 10k commits and more: above the memory check's 5k at every size,
+and the same at 20k and 60k so that their time ratio measures commits, not tree width."""
+
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([km]?)(?::(\d+))?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Size:
+    """A generated history to benchmark."""
+
+    label: str
+    commits: int
+    files: int
+
+    def spec(self) -> SynthSpec:
+        return SynthSpec.realistic(self.commits, self.files, seed=0)
+
+
+def parse_size(text: str) -> Size:
+    """``2k``, ``60000``, ``20k:8000`` (commits[:files])."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise ValueError(f"bad size {text!r}: use e.g. 2k, 60000 or 20k:8000 (commits[:files])")
+    number, unit, files = m.groups()
+    commits = int(float(number) * {"": 1, "k": 1000, "m": 1_000_000}[unit.lower()])
+    if commits < 1:
+        raise ValueError(f"bad size {text!r}: at least one commit")
+    n_files = int(files) if files else (SMALL_FILES if commits < 10_000 else LARGE_FILES)
+    label = text.strip().split(":")[0].lower()
+    return Size(label=label if not files else f"{label}:{n_files}", commits=commits, files=n_files)
+
+
+def parse_sizes(text: str) -> list[Size]:
+    return [parse_size(part) for part in text.split(",") if part.strip()]
+
+
+@dataclass
+class History:
+    """One repository ready to be measured."""
+
+    label: str
+    path: Path
+    git_dir: Path
+    pairs: Path
+    first_parent_commits: int
+    branch: str
+    generated: bool
+    spec: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+    live_files: int | None = None
+    build_s: float | None = None
+    reused: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k in ("path", "git_dir", "pairs"):
+            d[k] = str(d[k])
+        return d
+
+
+def ensure_generated(size: Size, cache: Path) -> tuple[Path, float, bool]:
+    """The repository for ``size`` under ``cache``: reused if its manifest matches, else built."""
+    spec = size.spec()
+    path = cache / f"synth-{size.commits}c-{size.files}f-s{spec.seed}"
+    recorded = read_manifest(path) if path.exists() else None
+    if recorded is not None and recorded[0] == spec:
+        return path, 0.0, True
+    if path.exists():
+        shutil.rmtree(path)  # another spec or generator version: stale
+    cache.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    build_repo(path, spec)
+    return path, round(time.perf_counter() - started, 2), False
+
+
+def _branch(path: Path) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(path), "symbolic-ref", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.strip() or "HEAD"
+
+
+def prepare(label: str, path: Path, pairs_dir: Path, *, generated: bool) -> History:
+    """Select the first-parent commits of ``path`` and write the diff stdin for them."""
+    repo = pygit2.Repository(str(path))
+    git_dir = Path(repo.path).resolve()
+    history = select_commits(repo)
+    commits = history.commits
+    pairs = pairs_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', label)}.pairs"
+    with open(pairs, "wb") as fh:
+        for meta in commits.range(0, len(commits)):
+            fh.write(stdin_line(meta))
+    h = History(
+        label=label,
+        path=path.resolve(),
+        git_dir=git_dir,
+        pairs=pairs,
+        first_parent_commits=len(commits),
+        branch=_branch(path),
+        generated=generated,
+    )
+    if generated:
+        recorded = read_manifest(path)
+        if recorded is not None:
+            h.spec = dataclasses.asdict(recorded[0])
+            h.stats = dataclasses.asdict(recorded[1])
+            h.live_files = recorded[1].live_files
+    else:
+        listing = subprocess.run(
+            ["git", "-C", str(path), "ls-tree", "-r", "-z", "--name-only", "HEAD"],
+            capture_output=True,
+            check=False,
+        )
+        h.live_files = listing.stdout.count(b"\0")
+    return h
