@@ -16,6 +16,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
+from harness import feed
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -63,15 +64,8 @@ def run(
     """The materialized result, hibernating and booting after every ``every`` commits."""
     last = commits[-1].tick if commits else 0
     analyzer = BurndownAnalyzer(context(root, last_tick=last, **options))
-    for n, commit in enumerate(commits, 1):
-        analyzer.consume(commit)
-        if every and n % every == 0:
-            analyzer.hibernate()
-            analyzer.boot()
-    if hibernate_last:
-        analyzer.hibernate()
-    result: dict[str, Any] = materialize(analyzer.finalize())
-    return result
+    after = range(every - 1, len(commits), every) if every else ()
+    return feed(analyzer, commits, hibernate_after=after, hibernate_last=hibernate_last)
 
 
 def add(path: str, lines: int) -> FileChange:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import feed
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -59,15 +60,7 @@ def run(
 ) -> dict[str, Any]:
     """The materialized result, hibernating and booting after the commits at the given indices."""
     analyzer = CouplesAnalyzer(context(root, budget=budget, **options))
-    for n, commit in enumerate(commits):
-        analyzer.consume(commit)
-        if n in hibernate_after:
-            analyzer.hibernate()
-            analyzer.boot()
-    if hibernate_last:
-        analyzer.hibernate()
-    result: dict[str, Any] = materialize(analyzer.finalize())
-    return result
+    return feed(analyzer, commits, hibernate_after=hibernate_after, hibernate_last=hibernate_last)
 
 
 def add(path: str, lines: int = 1) -> FileChange:

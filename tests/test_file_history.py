@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import feed
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_couples import (
@@ -49,15 +50,7 @@ def run(
 ) -> dict[str, Any]:
     """The materialized result, hibernating and booting after the commits at the given indices."""
     analyzer = FileHistoryAnalyzer(context(root, budget=budget))
-    for n, c in enumerate(commits):
-        analyzer.consume(c)
-        if n in hibernate_after:
-            analyzer.hibernate()
-            analyzer.boot()
-    if hibernate_last:
-        analyzer.hibernate()
-    result: dict[str, Any] = materialize(analyzer.finalize())
-    return result
+    return feed(analyzer, commits, hibernate_after=hibernate_after, hibernate_last=hibernate_last)
 
 
 def h(index: int) -> str:

@@ -1,0 +1,28 @@
+"""Feeding an analyzer by hand, hibernating where a test says: the unit tests' shared driver."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from typing import Any
+
+from gitstream.analyzers.base import Analyzer, materialize
+from gitstream.records import CommitRecord
+
+
+def feed(
+    analyzer: Analyzer,
+    commits: Sequence[CommitRecord],
+    *,
+    hibernate_after: Container[int] = (),
+    hibernate_last: bool = False,
+) -> dict[str, Any]:
+    """The materialized result, hibernating and booting after the commits at those indices."""
+    for n, commit in enumerate(commits):
+        analyzer.consume(commit)
+        if n in hibernate_after:
+            analyzer.hibernate()
+            analyzer.boot()
+    if hibernate_last:
+        analyzer.hibernate()
+    result: dict[str, Any] = materialize(analyzer.finalize())
+    return result
