@@ -19,8 +19,10 @@ from gitstream.errors import RepositoryError
 # libgit2's object cache and mapped pack windows grow with a long walk (measured: 3.5x from 2k
 # commits to 24k, to ~470 MiB) and cache_max_size alone does not stop it. Caching off plus
 # 16 MiB windows under a 64 MiB mapped limit kept whole walks flat at 70-100 MiB.
-_MWINDOW_SIZE = 16 * 1024 * 1024
-_MWINDOW_MAPPED_LIMIT = 64 * 1024 * 1024
+# Smaller still for our use (a commit walk, small blobs): 4 MiB windows under a 16 MiB limit
+# walk 36k commits as fast and peak at +32 MiB instead of +59 MiB (measured).
+_MWINDOW_SIZE = 4 * 1024 * 1024
+_MWINDOW_MAPPED_LIMIT = 16 * 1024 * 1024
 
 # The same caps for the git subprocess: 255 MiB peak over 3000 commits by default, 74 MiB
 # with these, at the same speed.

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from gitstream.analyzers.base import Analyzer
+from gitstream.errors import BudgetExceeded
 from gitstream.records import CommitRecord
 from gitstream.streaming.adaptive import AdaptivePlanner, ChunkObservation
 from gitstream.streaming.memory import (
@@ -63,7 +64,7 @@ class Runner:
         payload_bytes: Callable[[], int] = lambda: 0,
         on_progress: ProgressCallback | None = None,
         on_chunk: ChunkCallback | None = None,
-        check_every: int = 64,
+        check_every: int = 32,
     ) -> None:
         self.analyzers = list(analyzers)
         self.planner = AdaptivePlanner(
@@ -103,6 +104,24 @@ class Runner:
         self.totals.boot_ms += ms
         return ms
 
+    def _emergency(self, rss: int) -> float:
+        """Hibernate now, mid-chunk: the budget is a promise, not a target.
+
+        If even with every analyzer's state on disk the tree stays over the budget, going on
+        would break the promise: stop with the figure the run needs.
+        """
+        assert self.budget is not None
+        ms = self._hibernate()
+        self.totals.emergency_hibernations += 1
+        after = process_tree_rss()
+        if after > self.budget:
+            raise BudgetExceeded(
+                f"the analysis needs {after / 2**20:.0f} MiB with every analyzer's state "
+                f"spilled to disk, over the {self.budget / 2**20:.0f} MiB budget; "
+                f"use --memory {int(after * 1.25 / 2**20) + 1}MiB or more"
+            )
+        return ms + self._boot()
+
     def run(self) -> RunTotals:
         """Process every chunk; the analyzers are left booted, ready to finalize."""
         total = self.planner.schedule.total_commits
@@ -124,18 +143,16 @@ class Runner:
                 for a in self.analyzers:
                     a.consume(record)
                 n += 1
-                if n % self.check_every == 0:
+                # Counted from the start of the run, not of the chunk: chunks may be shorter
+                # than the check interval, and small budgets are where checks matter most.
+                if (done + n) % self.check_every == 0:
                     if self.on_progress is not None:
                         self.on_progress(done + n, total)
                     if self.budget is not None:
                         rss = process_tree_rss()
                         peak_rss = max(peak_rss, rss)
                         if pressure(rss, self.budget) is PressureLevel.CRITICAL:
-                            # Give memory back now rather than at the boundary: the budget is
-                            # a promise, not a target.
-                            extra_hib_ms += self._hibernate()
-                            self.totals.emergency_hibernations += 1
-                            extra_hib_ms += self._boot()
+                            extra_hib_ms += self._emergency(rss)
             if n != chunk.size:
                 raise RuntimeError(f"chunk {chunk} produced {n} records")
             done += n
