@@ -23,7 +23,6 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -32,10 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks.histories import cached_repo
 from benchmarks.measure import measure
 from gitstream.config import format_size, parse_size
 from gitstream.errors import UsageError
-from gitstream.synth import SynthSpec, build_repo, hermetic_git_env, read_manifest
+from gitstream.synth import SynthSpec, hermetic_git_env, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,16 +91,7 @@ def ensure_history(spec: SynthSpec, cache: Path) -> tuple[Path, float, bool]:
         f"couples-{spec.commits}c-{spec.files}f-big{spec.big_commit_every}x"
         f"{spec.big_commit_files}-s{spec.seed}"
     )
-    path = cache / name
-    recorded = read_manifest(path) if path.exists() else None
-    if recorded is not None and recorded[0] == spec:
-        return path, 0.0, True
-    if path.exists():
-        shutil.rmtree(path)  # another spec or generator version: stale
-    cache.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    build_repo(path, spec, bare=True)
-    return path, time.perf_counter() - started, False
+    return cached_repo(cache, name, spec, bare=True)
 
 
 @dataclass

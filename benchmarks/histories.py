@@ -94,7 +94,17 @@ class History:
 def ensure_generated(size: Size, cache: Path) -> tuple[Path, float, bool]:
     """The repository for ``size`` under ``cache``: reused if its manifest matches, else built."""
     spec = size.spec()
-    path = cache / f"synth-{size.commits}c-{size.files}f-s{spec.seed}"
+    return cached_repo(cache, f"synth-{size.commits}c-{size.files}f-s{spec.seed}", spec)
+
+
+def cached_repo(
+    cache: Path, name: str, spec: SynthSpec, *, bare: bool = False
+) -> tuple[Path, float, bool]:
+    """(path, build seconds, reused) of ``cache/name`` holding ``spec``'s history.
+
+    Reused when its manifest records the same spec (and generator version); rebuilt otherwise.
+    """
+    path = cache / name
     recorded = read_manifest(path) if path.exists() else None
     if recorded is not None and recorded[0] == spec:
         return path, 0.0, True
@@ -102,7 +112,7 @@ def ensure_generated(size: Size, cache: Path) -> tuple[Path, float, bool]:
         shutil.rmtree(path)  # another spec or generator version: stale
     cache.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    build_repo(path, spec)
+    build_repo(path, spec, bare=bare)
     return path, round(time.perf_counter() - started, 2), False
 
 

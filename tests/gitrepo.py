@@ -29,7 +29,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 __all__ = [
     "CommitSpec",
@@ -40,6 +40,7 @@ __all__ = [
     "git",
     "git_bytes",
     "git_env",
+    "hermetic_process",
     "lines_at_rev",
     "log_numstat",
     "numstat_by_email",
@@ -83,6 +84,22 @@ def git_env() -> dict[str, str]:
         LC_ALL="C",
     )
     return env
+
+
+def hermetic_process(monkeypatch: Any, tmp_path: Path) -> None:
+    """Make this process's git and libgit2 see no user or system config, from a neutral cwd.
+
+    For fixtures of tests that run gitstream in-process (``monkeypatch`` is pytest's).
+    """
+    for key in list(os.environ):
+        if key.startswith("GIT_"):
+            monkeypatch.delenv(key)
+    env = git_env()
+    for key in ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.setenv(key, env[key])
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
 
 
 def git_bytes(repo: str | os.PathLike[str], *args: str, input: bytes | None = None) -> bytes:

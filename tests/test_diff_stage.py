@@ -26,7 +26,7 @@ from typing import Any, overload
 
 import pygit2
 import pytest
-from gitrepo import git, git_bytes, git_env
+from gitrepo import git, git_bytes, hermetic_process
 
 from gitstream.errors import RepositoryError
 from gitstream.git.diff import DiffStage, PathFilter
@@ -46,15 +46,7 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 @pytest.fixture(autouse=True)
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The stage's git runs without the user's config, from a neutral working directory."""
-    for key in list(os.environ):
-        if key.startswith("GIT_"):
-            monkeypatch.delenv(key)
-    env = git_env()
-    for key in ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "HOME", "XDG_CONFIG_HOME"):
-        monkeypatch.setenv(key, env[key])
-    cwd = tmp_path / "elsewhere"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
+    hermetic_process(monkeypatch, tmp_path)
 
 
 # -- building repositories -------------------------------------------------------------------

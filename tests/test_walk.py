@@ -16,7 +16,7 @@ from typing import Any
 
 import pygit2
 import pytest
-from gitrepo import CommitSpec, build_repo, commit_list, git, git_env
+from gitrepo import CommitSpec, build_repo, commit_list, git, hermetic_process
 from pygit2.enums import ConfigLevel
 
 from gitstream.errors import GitstreamError
@@ -29,15 +29,7 @@ T0 = 1_600_000_000
 @pytest.fixture(autouse=True)
 def hermetic(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """libgit2 and git see no user or system config; the process runs from a neutral folder."""
-    for key in list(os.environ):
-        if key.startswith("GIT_"):
-            monkeypatch.delenv(key)
-    env = git_env()
-    for key in ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL", "HOME", "XDG_CONFIG_HOME"):
-        monkeypatch.setenv(key, env[key])
-    cwd = tmp_path / "elsewhere"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
+    hermetic_process(monkeypatch, tmp_path)
     empty = tmp_path / "no-config"
     empty.mkdir()
     levels = (ConfigLevel.SYSTEM, ConfigLevel.GLOBAL, ConfigLevel.XDG)
@@ -361,11 +353,14 @@ def test_mailmap_file_config_is_honoured(tmp_path: Path) -> None:
 def test_mailmap_file_in_home_directory(tmp_path: Path) -> None:
     """``mailmap.file = ~/...`` is read from the home directory, as git reads it."""
     build_repo(tmp_path / "repo", [{"files": {"a": "0\n"}, "author": OLD}])
-    home = Path(os.environ["HOME"])
-    (home / "gitstream-test.mailmap").write_text(MAILMAP)
-    git(tmp_path / "repo", "config", "mailmap.file", "~/gitstream-test.mailmap")
-    _, history = walk(tmp_path / "repo", exact_identities=True)
-    assert authors(history) == git_authors(tmp_path / "repo") == [("New Name", "new@x.org")]
+    mailmap = Path(os.environ["HOME"]) / "gitstream-test.mailmap"
+    mailmap.write_text(MAILMAP)
+    try:  # the home is shared by the session's git helpers: leave it empty again
+        git(tmp_path / "repo", "config", "mailmap.file", "~/gitstream-test.mailmap")
+        _, history = walk(tmp_path / "repo", exact_identities=True)
+        assert authors(history) == git_authors(tmp_path / "repo") == [("New Name", "new@x.org")]
+    finally:
+        mailmap.unlink()
 
 
 def test_mailmap_file_relative_to_the_work_tree(tmp_path: Path) -> None:
