@@ -172,6 +172,7 @@ def analysis(
                 skipped[cls.name] = str(exc)
         diff = DiffStage(
             git_dir(p.repo),
+            work_tree=p.repo.workdir,
             renames=config.renames,
             path_filter=PathFilter(config.include, config.exclude),
         )
