@@ -49,7 +49,8 @@ def run_summary(document: Mapping[str, Any], output: str | None) -> RenderableTy
         f"{_short_time(repo['last_commit_time'])}), {repo['people']} people\n"
     )
     head.append(
-        f"{run['duration_s']:.1f} s, {rate:,.0f} commits/s, {run['chunks']} chunks, "
+        f"{run['duration_s']:.1f} s, {rate:,.0f} commits/s, "
+        f"{run['chunks']} chunk{'s' if run['chunks'] != 1 else ''}, "
         f"peak RSS {format_size(run['peak_rss_bytes'])}{used}"
     )
     if output and output != "-":
@@ -77,7 +78,8 @@ def burndown_line(burndown: Mapping[str, Any]) -> Text:
     survival = burndown.get("survival") or {}
     half = survival.get("half_life_days")
     text = Text("burndown: ", style="bold")
-    text.append(f"{alive:,} lines alive at the end, {len(matrix)} samples")
+    samples = len(matrix)
+    text.append(f"{alive:,} lines alive at the end, {samples} sample{'s' if samples != 1 else ''}")
     text.append(
         f", half of all lines written are gone after {half:,.0f} days"
         if half is not None
