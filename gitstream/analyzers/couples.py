@@ -33,10 +33,10 @@ from collections.abc import Iterator, Mapping
 from itertools import combinations
 from typing import Any, ClassVar
 
+from gitstream.analyzers._lineage import LineageAnalyzer
 from gitstream.analyzers._runs import (
     MASK32,
     Counts,
-    Lineages,
     _Runs,
     fan_in_for,
 )
@@ -62,10 +62,11 @@ def person_ranks(context: AnalysisContext, people: set[int]) -> tuple[list[str],
     return displays, {p: position[person_display(context, p)] for p in people}
 
 
-class CouplesAnalyzer:
+class CouplesAnalyzer(LineageAnalyzer):
     """Co-change counts of files and of people x files; see the module docstring."""
 
     name: ClassVar[str] = "couples"
+    columns: ClassVar[int] = 2  # revisions, sum of coupling
     description: ClassVar[str] = "files changed together, revisions per file, people x files"
     # Measured on synthetic record streams (20k and 60k commits, 4-8 changes each, a new file
     # every 4 commits): the lineage table grew 33-36 bytes a commit. The payload is the
@@ -74,25 +75,13 @@ class CouplesAnalyzer:
     payload_bytes_per_commit: ClassVar[int] = 2048
 
     def __init__(self, context: AnalysisContext) -> None:
-        self.context = context
-        config = context.config
-        self._store = context.spill.namespace(self.name)
-        self._max_files = config.couples_max_files
-        self._budget = max(0, context.agg_budget_bytes)
-        self._lineages: Lineages | None = Lineages(2)
-        self._people: set[int] = set()
+        super().__init__(context)
+        self._max_files = context.config.couples_max_files
         self._skipped = 0
         self._pairs = Counts(self._store, "pairs")
         self._touches = Counts(self._store, "people")
-        self._result: Mapping[str, Any] | None = None
 
     # -- the per-commit path -------------------------------------------------------------
-    def _table(self) -> Lineages:
-        if self._lineages is None:
-            self.boot()
-        assert self._lineages is not None
-        return self._lineages
-
     def consume(self, commit: CommitRecord) -> None:
         """Count the commit's files, their pairs and its author's changes."""
         table = self._table()
@@ -125,60 +114,16 @@ class CouplesAnalyzer:
                     self._check_budget()
         self._check_budget()
 
-    def _check_budget(self) -> None:
-        if self._budget and self._planned_size() > self._budget:
-            self._spill()
+    def _accumulators(self) -> tuple[Counts, Counts]:
+        return (self._pairs, self._touches)
 
-    def _planned_size(self) -> int:
-        accs = (self._pairs, self._touches)
-        return self.aggregate_size() + max(acc.reserve() for acc in accs)
+    def _extra_state(self) -> dict[str, Any]:
+        return {"skipped": self._skipped}
 
-    def _spill(self) -> None:
-        # The larger accumulator goes first: each run then frees at least half the budget.
-        for acc in sorted((self._pairs, self._touches), key=lambda a: -a.nbytes()):
-            if self._planned_size() <= self._budget:
-                break
-            acc.spill()
-
-    def flush_aggregate(self) -> None:
-        """Write every in-memory count out as a run (before a checkpoint, under pressure)."""
-        self._pairs.spill()
-        self._touches.spill()
-
-    # -- hibernation -----------------------------------------------------------------------
-    def hibernate(self) -> None:
-        """Write the lineage table and counters to the spill store and drop them."""
-        if self._lineages is None:
-            return
-        self._lineages.save(self._store, "lineages")
-        self._store.write_json("state", {"skipped": self._skipped, "people": sorted(self._people)})
-        self._lineages = None
-        self._people = set()
-
-    def boot(self) -> None:
-        """Read back what :meth:`hibernate` wrote (nothing to do if it never ran)."""
-        if self._lineages is not None:
-            return
-        self._lineages = Lineages.load(self._store, "lineages", 2)
-        state = self._store.read_json("state")
+    def _restore_extra(self, state: Mapping[str, Any]) -> None:
         self._skipped = state["skipped"]
-        self._people = set(state["people"])
-
-    def state_size(self) -> int:
-        """Bytes of the lineage table (names, alive map, two ints per file) in memory."""
-        return 0 if self._lineages is None else self._lineages.nbytes()
-
-    def aggregate_size(self) -> int:
-        """Bytes of pair and people counts in memory (see ``_runs`` for the per-entry cost)."""
-        return self._pairs.nbytes() + self._touches.nbytes()
 
     # -- the result -----------------------------------------------------------------------
-    def finalize(self) -> Mapping[str, Any]:
-        """The result as lazy streams over the re-sorted runs; the same on every call."""
-        if self._result is None:
-            self._result = self._build()
-        return self._result
-
     def _build(self) -> Mapping[str, Any]:
         table = self._table()
         config = self.context.config

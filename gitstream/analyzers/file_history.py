@@ -23,7 +23,8 @@ from collections.abc import Iterator, Mapping
 from itertools import groupby
 from typing import Any, ClassVar
 
-from gitstream.analyzers._runs import MASK32, Entry, Lineages, Stamps, Tallies, fan_in_for
+from gitstream.analyzers._lineage import LineageAnalyzer
+from gitstream.analyzers._runs import MASK32, Entry, Stamps, Tallies, fan_in_for
 from gitstream.analyzers.base import AnalysisContext, LazyMapping, LazySequence
 from gitstream.analyzers.couples import person_ranks
 from gitstream.records import CommitRecord
@@ -41,10 +42,11 @@ def _hash_bytes(commit_hash: str) -> bytes:
         raise ValueError(f"commit id {commit_hash!r} is not hexadecimal") from None
 
 
-class FileHistoryAnalyzer:
+class FileHistoryAnalyzer(LineageAnalyzer):
     """Per-file commit lists, line counts per person and hotspots; see the module docstring."""
 
     name: ClassVar[str] = "file_history"
+    columns: ClassVar[int] = _COLUMNS
     description: ClassVar[str] = "per-file commits, authors, churn, age and hotspots"
     # Measured on synthetic record streams (20k and 60k commits, 4-8 changes each, a new file
     # every 4 commits): the lineage table (five ints per file) grew 39-42 bytes a commit.
@@ -52,21 +54,10 @@ class FileHistoryAnalyzer:
     payload_bytes_per_commit: ClassVar[int] = 2048
 
     def __init__(self, context: AnalysisContext) -> None:
-        self.context = context
-        self._store = context.spill.namespace(self.name)
-        self._budget = max(0, context.agg_budget_bytes)
-        self._lineages: Lineages | None = Lineages(_COLUMNS)
-        self._people: set[int] = set()
+        super().__init__(context)
         self._last_time = 0
         self._stats = Tallies(self._store, "stats", 3)  # lineage << 32 | person -> +, -, commits
         self._commits: Stamps | None = None  # lineage << 32 | commit index -> commit id
-        self._result: Mapping[str, Any] | None = None
-
-    def _table(self) -> Lineages:
-        if self._lineages is None:
-            self.boot()
-        assert self._lineages is not None
-        return self._lineages
 
     def consume(self, commit: CommitRecord) -> None:
         """Record the commit against every file it changed."""
@@ -98,61 +89,16 @@ class FileHistoryAnalyzer:
             last[lineage] = time
             stats(lineage << 32 | person, (plus, minus, 1))
         commits.add_many([lineage << 32 | commit.index for lineage in lines], raw)
-        if self._budget and self._planned_size() > self._budget:
-            self._spill()
-
-    def _planned_size(self) -> int:
-        accs = self._accumulators()
-        return self.aggregate_size() + max(acc.reserve() for acc in accs)
+        self._check_budget()
 
     def _accumulators(self) -> list[Stamps | Tallies]:
         return [self._stats] if self._commits is None else [self._stats, self._commits]
 
-    def _spill(self) -> None:
-        # The larger accumulator goes first: each run then frees at least half the budget.
-        for acc in sorted(self._accumulators(), key=lambda a: -a.nbytes()):
-            if self._planned_size() <= self._budget:
-                break
-            acc.spill()
+    def _extra_state(self) -> dict[str, Any]:
+        return {"last_time": self._last_time}
 
-    def flush_aggregate(self) -> None:
-        """Write every in-memory entry out as a run (before a checkpoint, under pressure)."""
-        for acc in self._accumulators():
-            acc.spill()
-
-    def hibernate(self) -> None:
-        """Write the lineage table and counters to the spill store and drop them."""
-        if self._lineages is None:
-            return
-        self._lineages.save(self._store, "lineages")
-        self._store.write_json(
-            "state", {"last_time": self._last_time, "people": sorted(self._people)}
-        )
-        self._lineages = None
-        self._people = set()
-
-    def boot(self) -> None:
-        """Read back what :meth:`hibernate` wrote (nothing to do if it never ran)."""
-        if self._lineages is not None:
-            return
-        self._lineages = Lineages.load(self._store, "lineages", _COLUMNS)
-        state = self._store.read_json("state")
+    def _restore_extra(self, state: Mapping[str, Any]) -> None:
         self._last_time = state["last_time"]
-        self._people = set(state["people"])
-
-    def state_size(self) -> int:
-        """Bytes of the lineage table (names, alive map, five ints per file) in memory."""
-        return 0 if self._lineages is None else self._lineages.nbytes()
-
-    def aggregate_size(self) -> int:
-        """Bytes of commit lists and per-person counts in memory."""
-        return sum(acc.nbytes() for acc in self._accumulators())
-
-    def finalize(self) -> Mapping[str, Any]:
-        """The result as lazy streams over the re-sorted runs; the same on every call."""
-        if self._result is None:
-            self._result = self._build()
-        return self._result
 
     def _build(self) -> Mapping[str, Any]:
         table = self._table()
