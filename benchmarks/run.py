@@ -85,6 +85,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark gitstream against git's diff floor, pygit2 and its peers.",
     )
     p.add_argument("--sizes", default=DEFAULT_SIZES, help="generated histories: 2k,20k:8000,...")
+    p.add_argument(
+        "--content",
+        choices=histories.CONTENTS,
+        default="real",
+        help="generated files and edits: real (source-code sized) or small (tens of lines)",
+    )
     p.add_argument("--repo", action="append", default=[], help="a real repository (repeatable)")
     p.add_argument("--budgets", default=DEFAULT_BUDGETS, help="memory budgets for gitstream")
     p.add_argument("--speed-budget", help="budget of the per-analyzer rows (default: largest)")
@@ -111,9 +117,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.repeats < 1:
         p.error("--repeats must be >= 1")
     try:
-        args.size_list = histories.parse_sizes(args.sizes)
+        args.size_list = histories.parse_sizes(args.sizes, args.content)
         args.check_size = (
-            None if args.memory_check.lower() == "off" else histories.parse_size(args.memory_check)
+            None
+            if args.memory_check.lower() == "off"
+            else histories.parse_size(args.memory_check, args.content)
         )
         args.budget_list = _budgets(args.budgets)
         args.check_budgets = _budgets(args.memory_check_budgets)

@@ -10,6 +10,7 @@ import dataclasses
 import io
 import itertools
 import re
+import statistics
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,8 @@ EVERYTHING = SynthSpec(
     couple_groups=3,
     out_of_order_every=37,
 )
+REAL_SIZED = SynthSpec.real_sized(600, 150, seed=2)
+"""Small enough to build in a few seconds, long enough to ramp up (first 40%) and edit after."""
 HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
 
 
@@ -86,6 +89,10 @@ def test_spec_rejects_bad_values() -> None:
         SynthSpec(merge_every=-1)
     with pytest.raises(ValueError, match="commits"):
         SynthSpec(commits=0)
+    with pytest.raises(ValueError, match="file_lines"):
+        SynthSpec(file_lines=200)  # above the classic max_lines of 40
+    with pytest.raises(ValueError, match="line_width"):
+        SynthSpec(line_width=8)
 
 
 def test_repository_passes_fsck(repo: Path) -> None:
@@ -246,6 +253,16 @@ def test_cli_builds_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert int(git(tmp_path / "cli", "rev-list", "--count", "HEAD")) == 30
 
 
+def test_cli_builds_real_sized(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--real-sized`` starts from ``SynthSpec.real_sized``; other flags still override it."""
+    argv = [str(tmp_path / "cli"), "--real-sized", "--commits", "40", "--files", "10", "--bare"]
+    assert main(argv) == 0
+    assert "40 commits" in capsys.readouterr().out
+    recorded = read_manifest(tmp_path / "cli")
+    assert recorded is not None
+    assert recorded[0] == SynthSpec.real_sized(40, 10)
+
+
 def test_realistic_history_imports_cleanly(tmp_path: Path) -> None:
     """A 3k-commit realistic history passes fsck with the counts the generator reports."""
     check_counts(build_repo(tmp_path / "r", SynthSpec.realistic(3000, 800, seed=3), bare=True))
@@ -268,3 +285,81 @@ def check_counts(repo: Path) -> None:
     tracked = git_bytes(repo, "ls-tree", "-r", "-z", "--name-only", "HEAD").count(b"\0")
     assert tracked == stats.live_files
     assert spec.files <= tracked <= spec.files * 1.1
+
+
+# -- real-sized content ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_sized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_repo(tmp_path_factory.mktemp("synth") / "real", REAL_SIZED, bare=True)
+
+
+def test_real_sized_is_realistic_with_content_sizes() -> None:
+    """``real_sized`` changes the content fields only; the classic specs leave them off."""
+    realistic = SynthSpec.realistic(600, 150, seed=2)
+    content = {"file_lines", "max_lines", "hunk_lines", "line_width"}
+    changed = {
+        f.name
+        for f in dataclasses.fields(SynthSpec)
+        if getattr(REAL_SIZED, f.name) != getattr(realistic, f.name)
+    }
+    assert changed == content
+    assert (realistic.file_lines, realistic.hunk_lines, realistic.line_width) == (0, 0, 0)
+
+
+def test_real_sized_stream_is_deterministic() -> None:
+    """Same spec, same bytes; another seed, other bytes; far more bytes than the classic spec."""
+    first, stats = stream(REAL_SIZED)
+    assert stream(REAL_SIZED) == (first, stats)
+    assert stream(dataclasses.replace(REAL_SIZED, seed=3))[0] != first
+    classic, _ = stream(SynthSpec.realistic(600, 150, seed=2))
+    assert len(first) > 10 * len(classic)
+
+
+def test_real_sized_history_imports_cleanly(real_sized: Path) -> None:
+    """fsck passes and the counts are the ones the generator reports."""
+    check_counts(real_sized)
+
+
+def test_real_sized_file_lengths(real_sized: Path) -> None:
+    """Files at HEAD: a median of about 200 lines, a mean about twice that, a long tail."""
+    lengths = sorted(n for path, n in lines_at_rev(real_sized).items() if path != "docs/EMPTY")
+    assert 130 <= statistics.median(lengths) <= 330
+    assert 1.4 * statistics.median(lengths) <= statistics.mean(lengths) <= 900
+    assert lengths[0] < 60 and lengths[-1] > 1000
+
+
+def test_real_sized_lines_look_like_code(real_sized: Path) -> None:
+    """Lines are 20-60 characters wide on average, mostly unique, with repeated short ones."""
+    paths = sorted(p for p, n in lines_at_rev(real_sized).items() if n > 0)[:20]
+    lines = [
+        line
+        for path in paths
+        for line in git_bytes(real_sized, "cat-file", "blob", f"HEAD:{path}").split(b"\n")
+    ]
+    widths = [len(line) for line in lines if line.strip()]
+    assert 20 <= statistics.mean(widths) <= 60
+    assert min(widths) < 10 and max(widths) > 50
+    assert 0.8 <= len(set(lines)) / len(lines) < 1.0
+
+
+def test_real_sized_commit_sizes(real_sized: Path) -> None:
+    """After the ramp, commits change a median of tens of lines, with a heavy tail."""
+    sizes = [sum(a + r for a, r, _, _ in lines) for _, lines in log_numstat(real_sized)]
+    after_ramp = sizes[: int(0.6 * len(sizes))]  # newest first
+    median = statistics.median(after_ramp)
+    assert 8 <= median <= 60
+    assert statistics.mean(after_ramp) >= 1.3 * median
+    assert max(after_ramp) >= 10 * median
+    assert statistics.mean(sizes) > statistics.mean(after_ramp)  # the ramp adds whole files
+
+
+def test_real_sized_renames_keep_similarity(real_sized: Path) -> None:
+    """git's rename detection still finds every rename, edited ones included."""
+    recorded = read_manifest(real_sized)
+    assert recorded is not None
+    renames = [
+        old for _, lines in log_numstat(real_sized, renames=True) for *_, old, _ in lines if old
+    ]
+    assert len(renames) == recorded[1].renames > 0
