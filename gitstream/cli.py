@@ -96,6 +96,16 @@ AnalyzersOpt = Annotated[
         "--analyzers", "-a", help="Comma-separated analyzers (default: all). See `analyzers`."
     ),
 ]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="git processes diffing at once, each on its own segment of the history, "
+        "ahead of the analyzers (default: 2 with two cores and room in the budget for "
+        "the second git).",
+    ),
+]
 RevOpt = Annotated[str, typer.Option("--rev", help="Revision or range A..B to analyse.")]
 FullOpt = Annotated[
     bool,
@@ -281,15 +291,7 @@ def analyze(
     min_degree: Annotated[
         float, typer.Option("--min-degree", min=0, help="Couples: pairs with >= P% degree.")
     ] = 0.0,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            min=1,
-            help="1: git and the analyzers take turns; 2: git runs ahead in a thread "
-            "(default: 2 with two cores and room in the budget).",
-        ),
-    ] = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Analyse a repository's history and write a JSON result."""
 
@@ -350,6 +352,7 @@ def plan(
     chunk_size: Annotated[
         int | None, typer.Option("--chunk-size", min=1, help="Force chunks of N commits.")
     ] = None,
+    workers: WorkersOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Dry run: walk the commit list and show the budget and the chunk boundaries."""
@@ -366,6 +369,7 @@ def plan(
             analyzers=_names(analyzers),
             memory_bytes=_memory(memory),
             chunk_size=chunk_size,
+            workers=workers,
         )
         p = prepare(config)
         s = p.schedule
@@ -380,6 +384,7 @@ def plan(
             "chunk_data_bytes": s.chunk_data_bytes,
             "chunk_size": s.chunk_size,
             "buffering_factor": s.buffering_factor,
+            "workers": p.workers,
             "analyzers": [c.name for c in p.analyzer_classes],
             "chunks": [
                 {

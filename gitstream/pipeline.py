@@ -23,13 +23,14 @@ from gitstream.analyzers.base import (
     AnalysisContext,
     Analyzer,
     LazyMapping,
+    aggregate_shares,
     materialize,
     resolve,
 )
 from gitstream.config import AnalysisConfig
 from gitstream.errors import UsageError
 from gitstream.git.diff import DiffStage, PathFilter
-from gitstream.git.prefetch import MIN_PREFETCH_BYTES, diff_stream
+from gitstream.git.prefetch import MIN_PREFETCH_BYTES, diff_stream, segment_size
 from gitstream.git.repo import (
     cap_libgit2_memory,
     git_dir,
@@ -58,6 +59,8 @@ class Prepared:
     analyzer_classes: tuple[type[Analyzer], ...]
     schedule: Schedule
     startup_rss: int
+    workers: int
+    """git processes diffing at once (``--workers``, or chosen from cores and budget)."""
 
 
 def prepare(config: AnalysisConfig) -> Prepared:
@@ -87,24 +90,47 @@ def prepare(config: AnalysisConfig) -> Prepared:
     # burndown history, allocator slack): measured +39 MiB over a 30k-commit, 6k-file history
     # with every analyzer at a 128 MiB budget, which took the tree 5% over. Counting it in P
     # is what makes the minimum budget one the engine can honour.
-    overhead = max(_own_high_water_mark(), rss + git_subprocess_estimate(repo)) + RESERVE_BYTES
-    schedule = compute_schedule(
-        SchedulerConfig(
-            total_commits=len(history.commits),
-            budget_bytes=config.memory_bytes,
-            overhead_bytes=overhead,
-            work_growth_per_commit=sum(c.work_bytes_per_commit for c in classes),
-            payload_per_commit=sum(c.payload_bytes_per_commit for c in classes),
-            forced_chunk_size=config.chunk_size,
+    git_each = git_subprocess_estimate(repo)
+    overhead = max(_own_high_water_mark(), rss + git_each) + RESERVE_BYTES
+
+    def schedule_for(workers: int) -> Schedule:
+        # Every git diffing at once is part of the process tree: each extra worker's git
+        # counts in P as the first one does.
+        return compute_schedule(
+            SchedulerConfig(
+                total_commits=len(history.commits),
+                budget_bytes=config.memory_bytes,
+                overhead_bytes=overhead + (workers - 1) * git_each,
+                work_growth_per_commit=sum(c.work_bytes_per_commit for c in classes),
+                payload_per_commit=sum(c.payload_bytes_per_commit for c in classes),
+                forced_chunk_size=config.chunk_size,
+            )
         )
-    )
-    return Prepared(config, repo, history, classes, schedule, rss)
+
+    if config.workers is not None:
+        workers = config.workers
+        schedule = schedule_for(workers)
+    else:
+        workers, schedule = _default_workers(schedule_for)
+    return Prepared(config, repo, history, classes, schedule, rss, workers)
 
 
-def default_workers(schedule: Schedule) -> int:
-    """Two (git running ahead in a thread) when there are two cores and room to buffer."""
-    cores = os.cpu_count() or 1
-    return 2 if cores >= 2 and schedule.buffering_factor >= 2 else 1
+def _default_workers(schedule_for: Callable[[int], Schedule]) -> tuple[int, Schedule]:
+    """How many gits to run at once by default, and the schedule that goes with it.
+
+    Two when there are two cores and the budget holds the second git with room to buffer a
+    chunk ahead; otherwise one.
+    """
+    one = schedule_for(1)
+    if (os.cpu_count() or 1) < 2:
+        return 1, one
+    try:
+        two = schedule_for(2)
+    except UsageError:  # the budget cannot hold a second git at all
+        return 1, one
+    if two.unlimited or two.buffering_factor >= 2:
+        return 2, two
+    return 1, one
 
 
 def _prefetch_bytes(schedule: Schedule) -> int:
@@ -146,10 +172,9 @@ def analysis(
     with SpillCleanupGuard(store), PeakSampler() as sampler, contextlib.ExitStack() as stack:
         history = p.history
         schedule = p.schedule
-        n_agg = max(1, len(p.analyzer_classes))
-        agg_share = 0 if schedule.unlimited else schedule.agg_spill_bytes // n_agg
-        if config.agg_budget_bytes is not None:
-            agg_share = config.agg_budget_bytes
+        shares = aggregate_shares(
+            p.analyzer_classes, 0 if schedule.unlimited else schedule.agg_spill_bytes
+        )
         analyzers: list[Analyzer] = []
         skipped: dict[str, str] = {}
         for cls in p.analyzer_classes:
@@ -160,7 +185,9 @@ def analysis(
                 start_time=history.start_time,
                 last_tick=history.last_tick,
                 spill=store.namespace(cls.name),
-                agg_budget_bytes=agg_share,
+                agg_budget_bytes=(
+                    shares[cls.name] if config.agg_budget_bytes is None else config.agg_budget_bytes
+                ),
             )
             try:
                 analyzers.append(cls(ctx))
@@ -177,11 +204,13 @@ def analysis(
             path_filter=PathFilter(config.include, config.exclude),
         )
 
-        workers = config.workers or default_workers(schedule)
+        workers = p.workers
         records = diff_stream(
             diff,
             history.commits,
-            segment=max(1, min(schedule.chunk_size, MAX_CHUNK_SIZE)),
+            segment=segment_size(
+                min(schedule.chunk_size, MAX_CHUNK_SIZE), len(history.commits), workers
+            ),
             workers=workers,
             max_buffer_bytes=_prefetch_bytes(schedule),
         )
@@ -251,6 +280,7 @@ def _run_section(
         "hibernate_ms": round(totals.hibernate_ms, 1),
         "boot_ms": round(totals.boot_ms, 1),
         "spill_bytes": store.bytes_written,
+        "workers": p.workers,
         "schedule": {k: v for k, v in p.schedule.to_dict().items() if k != "chunks"},
         "adaptive": runner.planner.stats().to_dict(),
     }

@@ -42,6 +42,7 @@ PLAN_KEYS = {
     "slack_bytes",
     "chunk_size",
     "buffering_factor",
+    "workers",
     "chunks",
 }
 CHUNK_KEYS = {"start", "end", "first_commit", "last_commit"}
@@ -286,6 +287,21 @@ def test_plan_json_chunks_cover_history(repo: Path, chunk_args: list[str]) -> No
     if chunk_args:
         assert plan["chunk_size"] == 2
         assert len(plan["chunks"]) == 4
+
+
+def test_each_worker_counts_a_git_in_the_overhead(repo: Path) -> None:
+    """`--workers 2` plans for two gits at once: P grows by one git's estimate, the plan and
+    the run section say how many run, and both give the same result as one worker."""
+    one = plan_json("--workers", "1", "--memory", "512MiB", repo)
+    two = plan_json("--workers", "2", "--memory", "512MiB", repo)
+    assert (one["workers"], two["workers"]) == (1, 2)
+    assert two["overhead_bytes"] > one["overhead_bytes"] + 16 * 2**20
+    results = []
+    for workers in ("1", "2"):
+        doc = analyze_json("--workers", workers, repo)
+        assert doc["run"]["workers"] == int(workers)
+        results.append(doc["analyzers"])
+    assert results[0] == results[1]
 
 
 # -- commit selection ------------------------------------------------------------------------

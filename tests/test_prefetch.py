@@ -9,7 +9,7 @@ import pytest
 
 from gitstream.errors import GitstreamError
 from gitstream.git.diff import DiffStage
-from gitstream.git.prefetch import diff_stream
+from gitstream.git.prefetch import MIN_PARALLEL_SEGMENT, diff_stream, segment_size
 from gitstream.git.repo import git_dir, open_repository
 from gitstream.git.walk import CommitList, select_commits
 from gitstream.synth import SynthSpec
@@ -24,13 +24,15 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_synth(tmp_path_factory.mktemp("prefetch") / "repo", spec)
 
 
-def test_prefetched_stream_equals_direct_stream(repo: Path) -> None:
-    """Segments of 37 commits through a 1-block queue give the records of the direct path."""
+@pytest.mark.parametrize("workers", [2, 3])
+def test_prefetched_stream_equals_direct_stream(repo: Path, workers: int) -> None:
+    """Segments of 37 commits, diffed by several gits through a 1-byte bound, give the records
+    of the direct path, in order."""
     r = open_repository(repo)
     commits = select_commits(r).commits
     stage = DiffStage(git_dir(r))
     direct = list(diff_stream(stage, commits, segment=37, workers=1))
-    ahead = list(diff_stream(stage, commits, segment=37, workers=2, max_buffer_bytes=1))
+    ahead = list(diff_stream(stage, commits, segment=37, workers=workers, max_buffer_bytes=1))
     assert len(direct) == len(commits)
     assert ahead == direct
     assert [rec.index for rec in ahead] == list(range(len(commits)))
@@ -45,7 +47,7 @@ def test_consumer_stopping_early_ends_the_producer(repo: Path) -> None:
     assert next(stream).index == 0
     stream.close()
     left = {t.name for t in threading.enumerate()} - before
-    assert "gitstream-diff-prefetch" not in left
+    assert not {name for name in left if name.startswith("gitstream-diff")}
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -57,3 +59,11 @@ def test_missing_commit_fails_the_stream(repo: Path, workers: int) -> None:
     bogus.set_ticks(0, 86_400)
     with pytest.raises(GitstreamError, match="skipped abab"):
         list(diff_stream(DiffStage(git_dir(r)), bogus, segment=10, workers=workers))
+
+
+def test_segments_share_the_history_between_workers() -> None:
+    """One worker diffs chunk-sized segments; several cut them so every git gets a share."""
+    assert segment_size(3000, 16_800, 1) == 3000
+    assert segment_size(3000, 16_800, 2) == 2100  # 16.8k over 2 workers x 4 segments
+    assert segment_size(3000, 1_000, 2) == MIN_PARALLEL_SEGMENT  # never tiny segments
+    assert segment_size(50, 100_000, 2) == 50  # a small chunk stays the bound

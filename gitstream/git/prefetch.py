@@ -1,15 +1,18 @@
-"""The diff stage as one continuous stream of records, optionally running ahead in a thread.
+"""The diff stage as one continuous stream of records, optionally diffed by several gits at once.
 
 The runner wants every selected commit's record, in order, and cuts the stream into chunks
 itself; how the diffs are produced is this module's business. Commits are diffed in segments
 (one capped ``git diff-tree`` per segment, so git's memory never grows with the walk).
 
-With ``workers`` >= 2 a producer thread keeps git busy ahead of the consumer: it reads git's
-output in large blocks into a queue bounded in bytes (the schedule's in-flight share), starting
-the next segment's git as soon as the previous one finishes, so git keeps working while the
-analyzers consume, hibernate and boot. The thread does no parsing (that would only fight the
-consumer for the GIL); reading a pipe releases the GIL. With one worker git is read directly.
-This module does not parse (``diff.py``) nor choose commits (``walk.py``).
+With ``workers`` >= 2, up to ``workers`` segments are diffed at once, each by its own git
+process, while the consumer parses the oldest one: git's diffing is what costs (it is the
+floor the benchmarks measure), and separate processes spread it over the cores, where threads
+in this process could not (the GIL). Each segment's output is read by a thread of its own into
+a queue; the queues together are bounded in bytes (the schedule's in-flight share): a segment
+ahead of the one being parsed waits when the bound is reached (its git then waits on its pipe),
+while the segment being parsed never does. The threads do no parsing (that would only fight
+the consumer for the GIL); reading a pipe releases the GIL. With one worker git is read
+directly. This module does not parse (``diff.py``) nor choose commits (``walk.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,20 @@ from gitstream.records import CommitRecord
 
 _BLOCK = 1 << 20
 MIN_PREFETCH_BYTES = 4 << 20
+MIN_PARALLEL_SEGMENT = 200
+"""Below this many commits per segment, a git's start-up (~5-10 ms) is no longer negligible."""
+
+
+def segment_size(chunk_size: int, total: int, workers: int) -> int:
+    """Commits per git process: the chunk size, cut so that ``workers`` gits share the work.
+
+    With several workers, segments of a quarter of each worker's share keep every git busy to
+    the end (the last segments are short, not one long tail on one core).
+    """
+    size = max(1, chunk_size)
+    if workers >= 2:
+        size = min(size, max(MIN_PARALLEL_SEGMENT, -(-total // (4 * workers))))
+    return size
 
 
 def diff_stream(
@@ -40,19 +57,23 @@ def diff_stream(
         for start, end in bounds:
             yield from stage.records(commits.range(start, end))
         return
-    producer = _Producer(stage, commits, bounds, max(MIN_PREFETCH_BYTES, max_buffer_bytes))
+    producer = _Producer(stage, commits, bounds, max(MIN_PREFETCH_BYTES, max_buffer_bytes), workers)
     producer.start()
     try:
         for i, (start, end) in enumerate(bounds):
             metas = list(commits.range(start, end))
             yield from stage.parse(_SegmentReader(producer, i), metas)
-        producer.join()
+            producer.finished(i)
     finally:
         producer.stop()
 
 
+class _Stopped(Exception):
+    """Raised inside a reader's git context when the consumer has gone: kill git at once."""
+
+
 class _Producer:
-    """Reads each segment's git output into a byte-bounded queue, segment after segment."""
+    """Starts a git per segment, at most ``workers`` at a time, each read by its own thread."""
 
     def __init__(
         self,
@@ -60,77 +81,123 @@ class _Producer:
         commits: CommitList,
         bounds: list[tuple[int, int]],
         limit: int,
+        workers: int,
     ) -> None:
         self.stage = stage
         self.commits = commits
         self.bounds = bounds
         self.limit = limit
-        self.queue: collections.deque[tuple[int, bytes | BaseException | None]] = (
-            collections.deque()
-        )
+        self.workers = workers
+        self.queues: dict[int, collections.deque[bytes | BaseException | None]] = {}
+        self.head = 0  # the segment the consumer is parsing
+        self.running = 0  # gits started and not yet at the end of their output
+        self.next = 0  # the next segment to start
         self.buffered = 0
         self.peak_buffered = 0
         self.cond = threading.Condition()
         self.stopping = False
-        self.thread = threading.Thread(target=self._run, name="gitstream-diff-prefetch")
-        self.thread.daemon = True
+        self.threads: list[threading.Thread] = []
+        self.launcher = threading.Thread(target=self._launch, name="gitstream-diff-prefetch")
+        self.launcher.daemon = True
 
     def start(self) -> None:
-        self.thread.start()
-
-    def join(self) -> None:
-        self.thread.join()
+        self.launcher.start()
 
     def stop(self) -> None:
+        """Stop every reader (killing its git) and wait for the threads to end."""
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
-        self.thread.join()
+        self.launcher.join()
+        for thread in self.threads:
+            thread.join()
 
-    def _put(self, seg: int, item: bytes | BaseException | None) -> bool:
+    def finished(self, seg: int) -> None:
+        """The consumer is done with ``seg``: the next segment becomes the head."""
+        with self.cond:
+            self.queues.pop(seg, None)
+            self.head = seg + 1
+            self.cond.notify_all()
+
+    def _launch(self) -> None:
+        # Start segments in order, one whenever fewer than `workers` gits are running.
+        for i in range(len(self.bounds)):
+            with self.cond:
+                while not self.stopping and self.running >= self.workers:
+                    self.cond.wait()
+                if self.stopping:
+                    return
+                self.running += 1
+                self.queues[i] = collections.deque()
+            thread = threading.Thread(
+                target=self._read, args=(i,), name=f"gitstream-diff-read-{i}", daemon=True
+            )
+            self.threads.append(thread)
+            thread.start()
+
+    def _put(self, seg: int, item: bytes | BaseException | None) -> None:
         size = len(item) if isinstance(item, bytes) else 0
         with self.cond:
-            while not self.stopping and size and self.buffered + size > self.limit and self.queue:
+            queue = self.queues[seg]
+            # A segment ahead of the head waits for room; the head never waits on a queue the
+            # consumer has emptied (it is waiting for exactly this block).
+            while (
+                not self.stopping
+                and size
+                and self.buffered + size > self.limit
+                and (seg != self.head or queue)
+            ):
                 self.cond.wait()
             if self.stopping:
-                return False
-            self.queue.append((seg, item))
+                raise _Stopped
+            queue.append(item)
             self.buffered += size
             self.peak_buffered = max(self.peak_buffered, self.buffered)
             self.cond.notify_all()
-            return True
 
-    def take(self, seg: int) -> bytes | None:
-        """The next block of segment ``seg``; None at its end. Re-raises the producer's error."""
+    def _done_running(self) -> None:
         with self.cond:
-            while not self.queue:
-                self.cond.wait()
-            got_seg, item = self.queue.popleft()
-            if isinstance(item, bytes):
-                self.buffered -= len(item)
+            self.running -= 1
             self.cond.notify_all()
-        if isinstance(item, BaseException):
-            raise item
-        if got_seg != seg:  # pragma: no cover - the queue is strictly ordered
-            raise RuntimeError(f"prefetch out of order: segment {got_seg}, expected {seg}")
-        return item
 
-    def _run(self) -> None:
+    def _read(self, seg: int) -> None:
+        start, end = self.bounds[seg]
+        metas: list[CommitMeta] = list(self.commits.range(start, end))
         try:
-            for i, (start, end) in enumerate(self.bounds):
-                metas: list[CommitMeta] = list(self.commits.range(start, end))
+            try:
                 with self.stage.spawn(metas) as out:
                     read = out.read1
                     while True:
                         data = read(_BLOCK)
                         if not data:
                             break
-                        if not self._put(i, data):
-                            return
-                if not self._put(i, None):
-                    return
+                        self._put(seg, data)
+            finally:
+                self._done_running()
+            self._put(seg, None)
+        except _Stopped:
+            return
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            self._put(-1, exc)
+            try:
+                self._put(seg, exc)
+            except _Stopped:
+                return
+
+    def take(self, seg: int) -> bytes | None:
+        """The next block of segment ``seg``; None at its end. Re-raises the reader's error."""
+        with self.cond:
+            while True:
+                queue = self.queues.get(seg)
+                if queue:
+                    item = queue.popleft()
+                    break
+                self.cond.wait()
+            if isinstance(item, bytes):
+                self.buffered -= len(item)
+            self.cond.notify_all()
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
 
 class _SegmentReader:
