@@ -473,3 +473,18 @@ def test_hibernation_and_budget_change_nothing(
             **options,
         )
     assert cut == plain
+
+
+def test_aggregate_budget_is_shared_by_weight() -> None:
+    """couples (weight 2) gets twice burndown's part of A; devs (weight 0) none; a plug-in
+    without the attribute counts as weight 1."""
+    from gitstream.analyzers.base import aggregate_shares
+    from gitstream.analyzers.burndown import BurndownAnalyzer
+    from gitstream.analyzers.devs import DevsAnalyzer
+
+    class Plugin:
+        name = "plugin"
+
+    shares = aggregate_shares([CouplesAnalyzer, BurndownAnalyzer, DevsAnalyzer, Plugin], 400)
+    assert shares == {"couples": 200, "burndown": 100, "devs": 0, "plugin": 100}
+    assert aggregate_shares([DevsAnalyzer], 400) == {"devs": 0}

@@ -9,7 +9,7 @@ and how the result is built. This module does not count anything itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from gitstream.analyzers._runs import Lineages, _Runs
@@ -66,10 +66,24 @@ class LineageAnalyzer:
                 break
             acc.spill()
 
-    def flush_aggregate(self) -> None:
-        """Write every in-memory entry out as a run (before a checkpoint, under pressure)."""
-        for acc in self._accumulators():
-            acc.spill()
+    def _rekey_all(
+        self, plans: Sequence[tuple[_Runs, str, Callable[[int], int]]], fan_in: int
+    ) -> list[_Runs]:
+        """Re-key each accumulator (``(accumulator, new name, key function)``) in turn.
+
+        Each copy may hold what the share leaves beside everything still in memory (the
+        originals not yet re-keyed and the copies already made), but at least a quarter of
+        the share, so a full share still re-keys in a few runs; an original is dropped as soon
+        as its copy exists. With room for the copy, a re-key is one pass over a dict.
+        """
+        share = self._budget
+        copies: list[_Runs] = []
+        for i, (acc, name, key) in enumerate(plans):
+            held = sum(a.nbytes() for a, _, _ in plans[i:]) + sum(c.nbytes() for c in copies)
+            room = max(share // 4, share - held) if share else 0
+            copies.append(acc.rekey(name, key, room, fan_in))
+            acc.discard()
+        return copies
 
     def hibernate(self) -> None:
         """Write the lineage table and the small state to the spill store and drop them."""

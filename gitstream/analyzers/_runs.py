@@ -35,9 +35,12 @@ Memory (measured with ``tracemalloc`` and ``sys.getsizeof`` on CPython 3.11, 64-
   resize briefly holds the old table and one twice its size, an array grows by copying, a
   spill sorts. Analyzers spill when size + reserve would pass their budget, so the peak stays
   inside it.
-* A merge holds :data:`READER_BYTES` per open run (the zstd window of a run stream plus
-  its buffers), so the fan-in of a merge comes from the budget (:func:`fan_in_for`) and more
-  runs are first merged in groups. Nothing else a merge holds grows with the data.
+* A merge holds :data:`READER_BYTES` per open run: the zstd window of a run stream and its
+  buffers (~700 kB of RSS), plus that run's share of a merge round (up to three blocks of
+  columns, and the dict or sort that combines a round: ~1 kB an entry of a block, measured
+  with ``tracemalloc`` in ``tests/test_runs.py``). So the fan-in of a merge comes from the
+  budget (:func:`fan_in_for`) and more runs are first merged in groups. Nothing else a merge
+  holds grows with the data.
 
 This module does not decide what to count or when to spill; the analyzers do.
 """
@@ -48,8 +51,10 @@ import heapq
 import struct
 import sys
 from array import array
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import repeat
 from typing import ClassVar
 
 from gitstream.errors import SpillError
@@ -60,12 +65,12 @@ Entry = tuple[int, tuple[int, ...], bytes]
 """One accumulator entry: ``(key, values, blob)``; entries sort as tuples."""
 
 MASK32 = 0xFFFFFFFF
-BLOCK_ENTRIES = 4096
+BLOCK_ENTRIES = 2048
 KEY_BYTES = 32  # sys.getsizeof(a << 32 | b) for ids below 2**28: an int of two 30-bit digits
 SLOT_BYTES = 28  # sys.getsizeof of a slot index above 256 (below 257 ints are shared)
-READER_BYTES = 700_000  # RSS of one open run reader (spill.py writes runs with a 128 KiB window)
+ROUND_BYTES = 400 * BLOCK_ENTRIES  # one run's share of a merge round (measured ~370 B an entry)
+READER_BYTES = 700_000 + ROUND_BYTES  # zstd reader RSS (128 KiB window) plus the round share
 MAX_FAN_IN = 32
-_CHECK_EVERY = 1024
 
 _HEAD = struct.Struct("<III")
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -132,27 +137,43 @@ def write_run(store: SpillStore, name: str, entries: Iterable[Entry], width: int
     return write_blocks(store, name, _batched(entries), width, blob)
 
 
-def read_run(store: SpillStore, name: str) -> Iterator[Entry]:
-    """The entries of run ``name`` in order, one block in memory at a time."""
+def read_blocks(store: SpillStore, name: str) -> Iterator[Block]:
+    """The blocks of run ``name`` in order, one in memory at a time."""
     for record in store.read_records(name):
         n, width, blob = _HEAD.unpack_from(record)
         start = _HEAD.size
         ends = (start + 8 * n, start + 8 * n * (1 + width))
         if len(record) != ends[1] + n * blob:
             raise SpillError(f"spill file {store.path(name)} has a malformed block")
-        keys = _from_le("Q", record[start : ends[0]])
-        values = _from_le("q", record[ends[0] : ends[1]])
-        if width == 1 and blob == 0:
-            for key, value in zip(keys, values, strict=True):
-                yield key, (value,), b""
+        yield (
+            _from_le("Q", record[start : ends[0]]),
+            _from_le("q", record[ends[0] : ends[1]]),
+            (record[ends[1] :]),
+        )
+
+
+def expand(blocks: Iterable[Block], width: int, blob: int) -> Iterator[Entry]:
+    """The entries of ``blocks``, one ``(key, values, blob)`` tuple each."""
+    for keys, values, blobs in blocks:
+        n = len(keys)
+        if width == 1:
+            rows: Iterable[tuple[int, ...]] = zip(values)  # 1-tuples, made in C
+        elif width == 0:
+            rows = repeat((), n)
         else:
-            blobs = record[ends[1] :]
-            for i in range(n):
-                yield (
-                    keys[i],
-                    tuple(values[i * width : (i + 1) * width]),
-                    blobs[i * blob : (i + 1) * blob],
-                )
+            rows = zip(*(values[j::width] for j in range(width)), strict=True)
+        raws: Iterable[bytes] = (
+            repeat(b"", n) if blob == 0 else (blobs[i : i + blob] for i in range(0, n * blob, blob))
+        )
+        yield from zip(keys, rows, raws, strict=True)
+
+
+def read_run(store: SpillStore, name: str) -> Iterator[Entry]:
+    """The entries of run ``name`` in order, one block in memory at a time."""
+    for keys, values, blobs in read_blocks(store, name):
+        n = len(keys)
+        width = len(values) // n if n else 0
+        yield from expand([(keys, values, blobs)], width, len(blobs) // n if n else 0)
 
 
 def merge(streams: list[Iterator[Entry]], additive: bool) -> Iterator[Entry]:
@@ -174,6 +195,156 @@ def merge(streams: list[Iterator[Entry]], additive: bool) -> Iterator[Entry]:
         yield key, vals, raw
         key, vals, raw = entry
     yield key, vals, raw
+
+
+_INFINITY = 1 << 64  # above every u64 key
+
+
+def merge_blocks(
+    streams: list[Iterator[Block]], width: int, blob: int, additive: bool
+) -> Iterator[Block]:
+    """One sorted stream of blocks from sorted block streams, equal keys combined as
+    :func:`merge` combines them (summed, or the smallest entry kept), and never split
+    between two output blocks. Additive streams (Counts, Tallies) carry no blobs and hold
+    each key at most once per stream, as the accumulators write them.
+
+    It works a round at a time on whole columns: the *frontier* is the smallest last key of
+    the streams' current blocks (streams on their last block do not bound it); every key
+    below it is in memory already, so those parts of the current blocks are combined and
+    emitted together, and a stream whose remaining keys all equal the frontier gets its
+    next block appended. Combining is done in C where it can be (dicts, sorts), so the cost
+    per entry is a fraction of an entry-at-a-time heap merge's.
+    """
+    # Per stream: [keys, values, blobs, position, the stream, whether it has more blocks]
+    heads: list[list[object]] = []
+    for stream in streams:
+        head = _first_block(stream)
+        if head is not None:
+            heads.append(head)
+    while heads:
+        frontier = min((h[0][-1] for h in heads if h[5]), default=_INFINITY)  # type: ignore[index]
+        parts: list[Block] = []
+        for h in heads:
+            keys, values, blobs, pos = h[0], h[1], h[2], h[3]
+            assert isinstance(keys, array) and isinstance(values, array)
+            assert isinstance(blobs, bytes) and isinstance(pos, int)
+            end = len(keys) if frontier == _INFINITY else bisect_left(keys, frontier, pos)
+            if end > pos:
+                parts.append(
+                    (
+                        keys[pos:end],
+                        values[pos * width : end * width],
+                        blobs[pos * blob : end * blob],
+                    )
+                )
+                h[3] = end
+        if parts:
+            yield _combine(parts, width, blob, additive)
+        live: list[list[object]] = []
+        for h in heads:
+            keys, pos = h[0], h[3]
+            assert isinstance(keys, array) and isinstance(pos, int)
+            if pos < len(keys):
+                if h[5] and keys[-1] == frontier:
+                    _append_next(h, width, blob)
+                live.append(h)
+            elif h[5] and _append_next(h, width, blob):
+                live.append(h)
+        heads = live
+
+
+def _first_block(stream: Iterator[Block]) -> list[object] | None:
+    for keys, values, blobs in stream:
+        if len(keys):
+            head: list[object] = [keys, values, blobs, 0, stream, True]
+            head[5] = _peek(head)
+            return head
+    return None
+
+
+def _peek(head: list[object]) -> bool:
+    """Whether the head's stream has another non-empty block (kept aside in slot 6)."""
+    stream = head[4]
+    assert isinstance(stream, Iterator)
+    for block in stream:
+        if len(block[0]):
+            if len(head) > 6:
+                head[6] = block
+            else:
+                head.append(block)
+            return True
+    return False
+
+
+def _append_next(head: list[object], width: int, blob: int) -> bool:
+    """Move the stream's next block into the head, after what is left of the current one."""
+    keys, values, blobs, pos = head[0], head[1], head[2], head[3]
+    assert isinstance(keys, array) and isinstance(values, array)
+    assert isinstance(blobs, bytes) and isinstance(pos, int)
+    nxt = head[6]
+    assert isinstance(nxt, tuple)
+    if pos < len(keys):
+        head[0] = keys[pos:] + nxt[0]
+        head[1] = values[pos * width :] + nxt[1]
+        head[2] = blobs[pos * blob :] + nxt[2]
+    else:
+        head[0], head[1], head[2] = nxt
+    head[3] = 0
+    head[5] = _peek(head)
+    return True
+
+
+def _combine(parts: list[Block], width: int, blob: int, additive: bool) -> Block:
+    """One sorted block of ``parts`` (each sorted), equal keys combined."""
+    if len(parts) == 1 and additive:
+        return parts[0]  # additive runs never hold a key twice
+    if additive and width == 1 and blob == 0:
+        # Counts: a dict adds the parts in C; only keys present in several parts need Python.
+        totals: dict[int, int] = {}
+        for keys, values, _ in parts:
+            common = totals.keys() & keys if totals else ()
+            before = {k: totals[k] for k in common}
+            totals.update(zip(keys, values, strict=True))
+            for k, v in before.items():
+                totals[k] += v
+        order = sorted(totals)
+        return array("Q", order), array("q", map(totals.__getitem__, order)), b""
+    keys = array("Q")
+    values = array("q")
+    raw = bytearray()
+    for part_keys, part_values, part_raw in parts:
+        keys.extend(part_keys)
+        values.extend(part_values)
+        raw += part_raw
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    out_keys = array("Q")
+    out_values = array("q")
+    out_raw = bytearray()
+    prev = -1
+    for i in order:
+        key = keys[i]
+        row = values[i * width : (i + 1) * width]
+        stamp = raw[i * blob : (i + 1) * blob]
+        if key == prev:
+            base = (len(out_keys) - 1) * width
+            if additive:
+                for j in range(width):
+                    out_values[base + j] += row[j]
+            else:
+                kept = (
+                    tuple(out_values[base : base + width]),
+                    bytes(out_raw[-blob:] if blob else b""),
+                )
+                if (tuple(row), bytes(stamp)) < kept:
+                    out_values[base : base + width] = row
+                    if blob:
+                        out_raw[-blob:] = stamp
+            continue
+        prev = key
+        out_keys.append(key)
+        out_values.extend(row)
+        out_raw += stamp
+    return out_keys, out_values, bytes(out_raw)
 
 
 class _Runs:
@@ -231,48 +402,54 @@ class _Runs:
         # Accumulators override this to cut whole columns at once, without a tuple per entry.
         return _batched(self._sorted_memory())
 
+    def add_block(self, keys: Sequence[int], values: array[int], blobs: bytes) -> None:
+        """Add the entries of one block (keys in any order); negative keys are dropped."""
+        width, blob = self.width, self.blob
+        add = self.add_entry
+        for i, key in enumerate(keys):
+            if key >= 0:
+                row = tuple(values[i * width : (i + 1) * width])
+                add(key, row, blobs[i * blob : (i + 1) * blob])
+
     def _compact(self, fan_in: int) -> None:
         # Merge the oldest runs in groups until one merge can open all of them at once.
         while len(self.runs) > fan_in:
             group, self.runs = self.runs[:fan_in], self.runs[fan_in:]
             name = self._run_name()
-            streams = [read_run(self.store, run) for run in group]
-            write_run(self.store, name, merge(streams, self.additive), self.width, self.blob)
+            streams = [read_blocks(self.store, run) for run in group]
+            merged = merge_blocks(streams, self.width, self.blob, self.additive)
+            write_blocks(self.store, name, merged, self.width, self.blob)
             self.runs.append(name)
             for run in group:
                 self.store.delete(run)
 
-    def items(self, fan_in: int = MAX_FAN_IN) -> Iterator[Entry]:
-        """Every entry, sorted by key, equal keys combined; runs are re-read on each call."""
+    def blocks(self, fan_in: int = MAX_FAN_IN) -> Iterator[Block]:
+        """Every entry as sorted blocks, equal keys combined; runs are re-read on each call."""
         self._compact(max(2, fan_in))
-        streams = [read_run(self.store, run) for run in self.runs]
+        streams = [read_blocks(self.store, run) for run in self.runs]
         if len(self):
-            streams.append(self._sorted_memory())
+            streams.append(self._memory_blocks())
         if not streams:
             return iter(())
-        return merge(streams, self.additive)
+        if len(streams) == 1 and self.additive:
+            return streams[0]  # sorted, and an additive accumulator holds each key once
+        return merge_blocks(streams, self.width, self.blob, self.additive)
+
+    def items(self, fan_in: int = MAX_FAN_IN) -> Iterator[Entry]:
+        """Every entry, sorted by key, equal keys combined; runs are re-read on each call."""
+        return expand(self.blocks(fan_in), self.width, self.blob)
 
     def rekey(self, name: str, key: Callable[[int], int], budget: int, fan_in: int) -> _Runs:
         """A new accumulator holding every entry under ``key(old)``; negative keys are dropped.
 
-        The new accumulator spills whenever it holds more than ``budget`` bytes (0: never).
+        The new accumulator spills whenever it holds more than ``budget`` bytes (0: never),
+        looked at after every block of at most :data:`BLOCK_ENTRIES` entries.
         """
         out = self._fresh(name)
-        add = out.add_entry
-        # Measuring the accumulator costs more than adding to it: look every `step` entries,
-        # about one per 4 KiB of budget (so at most ~2.5% past it) and never rarer than 1024.
-        step = max(1, min(_CHECK_EVERY, budget // 4096))
-        countdown = step
-        for old, vals, raw in self.items(fan_in):
-            new = key(old)
-            if new < 0:
-                continue
-            add(new, vals, raw)
-            countdown -= 1
-            if not countdown:
-                countdown = step
-                if budget and out.nbytes() + out.reserve() > budget:
-                    out.spill()
+        for keys, values, blobs in self.blocks(fan_in):
+            out.add_block(list(map(key, keys)), values, blobs)
+            if budget and out.nbytes() + out.reserve() > budget:
+                out.spill()
         return out
 
     def discard(self) -> None:
@@ -307,12 +484,20 @@ class Counts(_Runs):
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
         self.counts[key] += vals[0]
 
+    def add_block(self, keys: Sequence[int], values: array[int], blobs: bytes) -> None:
+        counts = self.counts
+        get = counts.get
+        for key, value in zip(keys, values, strict=True):
+            if key >= 0:
+                counts[key] = get(key, 0) + value
+
     def rekey(self, name: str, key: Callable[[int], int], budget: int, fan_in: int) -> _Runs:
         """As :meth:`_Runs.rekey`; when nothing was spilled and the copy fits, done in memory.
 
         Going through sorted streams costs ~10 us an entry; a dict pass costs ~0.3 us.
         """
-        if self.runs or (budget and 2 * (self.nbytes() + self.reserve()) > budget):
+        # The copy is about the size of the original and grows the same way.
+        if self.runs or (budget and self.nbytes() + self.reserve() > budget):
             return super().rekey(name, key, budget, fan_in)
         out = Counts(self.store, name)
         counts = out.counts
@@ -429,6 +614,13 @@ class Stamps(_Runs):
 
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
         self.add_many((key,), raw)
+
+    def add_block(self, keys: Sequence[int], values: array[int], blobs: bytes) -> None:
+        if len(keys) and min(keys) >= 0:
+            self.keys.extend(keys)
+            self.blobs += blobs
+            return
+        super().add_block(keys, values, blobs)
 
     def reserve(self) -> int:
         # Growing an array copies it; a spill builds one sorted copy of both columns.

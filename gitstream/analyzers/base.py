@@ -20,7 +20,7 @@ This module does not run analyzers (``gitstream.streaming.runner`` does) nor ren
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -64,6 +64,10 @@ class Analyzer(Protocol):
     ``work_bytes_per_commit`` and ``payload_bytes_per_commit`` are honest estimates of how much
     the working state grows per consumed commit and how large one commit's input is; the
     planner sizes chunks from them before any real measurement exists.
+
+    Optionally, ``aggregate_weight`` (default 1) says how large a part of the aggregator
+    budget ``A`` the analyzer wants relative to the others: 0 for one that accumulates no
+    output (it then gets no share), 2 for one whose output grows twice as fast.
     """
 
     name: ClassVar[str]
@@ -90,6 +94,21 @@ class Analyzer(Protocol):
 
     def finalize(self) -> Mapping[str, Any]:
         """The result. Values may be lazy (iterators, see ``gitstream.report.jsonstream``)."""
+
+
+DEFAULT_AGGREGATE_WEIGHT = 1.0
+
+
+def aggregate_shares(classes: Sequence[type[Any]], total: int) -> dict[str, int]:
+    """Each analyzer's part of the aggregator budget ``total``, by ``aggregate_weight``."""
+    weights = {
+        c.name: max(0.0, float(getattr(c, "aggregate_weight", DEFAULT_AGGREGATE_WEIGHT)))
+        for c in classes
+    }
+    whole = sum(weights.values())
+    if whole <= 0:
+        return dict.fromkeys(weights, 0)
+    return {name: int(total * w / whole) for name, w in weights.items()}
 
 
 def _builtin() -> dict[str, str]:

@@ -73,6 +73,8 @@ class CouplesAnalyzer(LineageAnalyzer):
     # diff stage's record, the same figure as the other analyzers.
     work_bytes_per_commit: ClassVar[int] = 64
     payload_bytes_per_commit: ClassVar[int] = 2048
+    # Its pair counts grow with the square of a commit's files: twice the others' share of A.
+    aggregate_weight: ClassVar[float] = 2
 
     def __init__(self, context: AnalysisContext) -> None:
         super().__init__(context)
@@ -129,8 +131,6 @@ class CouplesAnalyzer(LineageAnalyzer):
         config = self.context.config
         budget = self._budget
         fan_in = fan_in_for(budget)
-        if budget:
-            self.flush_aggregate()
         names, rank = table.ranks("alive_names" if config.alive_only else "all")
         revisions = array("q", [0]) * len(names)
         soc = array("q", [0]) * len(names)
@@ -151,28 +151,28 @@ class CouplesAnalyzer(LineageAnalyzer):
             r = rank[key & MASK32]
             return -1 if r < 0 else by_person[key >> 32] << 32 | r
 
-        half = budget // 2
-        pairs = self._pairs.rekey("pairs-by-name", pair_key, half, fan_in)
-        self._pairs.discard()
-        touches = self._touches.rekey("people-by-name", touch_key, half, fan_in)
-        self._touches.discard()
-        if budget:
-            pairs.spill()
-            touches.spill()
+        pairs, touches = self._rekey_all(
+            [
+                (self._pairs, "pairs-by-name", pair_key),
+                (self._touches, "people-by-name", touch_key),
+            ],
+            fan_in,
+        )
 
         min_shared = config.min_shared
         min_degree = config.min_degree
 
         def pair_rows() -> Iterator[list[Any]]:
-            for key, (shared,), _ in pairs.items(fan_in):
-                if shared < min_shared:
-                    continue
-                a, b = key >> 32, key & MASK32
-                both = revisions[a] + revisions[b]
-                # degree = shared / ((rev_a + rev_b) / 2) * 100, compared exactly, then truncated
-                if 200 * shared < min_degree * both:
-                    continue
-                yield [names[a], names[b], shared, 200 * shared // both]
+            for keys, counts, _ in pairs.blocks(fan_in):
+                for key, shared in zip(keys, counts, strict=True):
+                    if shared < min_shared:
+                        continue
+                    a, b = key >> 32, key & MASK32
+                    both = revisions[a] + revisions[b]
+                    # degree = shared / ((rev_a + rev_b) / 2) * 100, compared exactly, truncated
+                    if 200 * shared < min_degree * both:
+                        continue
+                    yield [names[a], names[b], shared, 200 * shared // both]
 
         return {
             "files": LazySequence(lambda: iter(names)),
@@ -190,12 +190,13 @@ def _by_person(
     """``(person, {file: changes})`` from entries keyed ``person_rank << 32 | file_rank``."""
     current = -1
     files: dict[str, int] = {}
-    for key, (n,), _ in touches.items(fan_in):
-        person = key >> 32
-        if person != current:
-            if files:
-                yield displays[current], files
-            current, files = person, {}
-        files[names[key & MASK32]] = n
+    for keys, counts, _ in touches.blocks(fan_in):
+        for key, n in zip(keys, counts, strict=True):
+            person = key >> 32
+            if person != current:
+                if files:
+                    yield displays[current], files
+                current, files = person, {}
+            files[names[key & MASK32]] = n
     if files:
         yield displays[current], files

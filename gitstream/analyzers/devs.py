@@ -41,6 +41,7 @@ class DevsAnalyzer:
     # A person-tick entry (~200 B) is added at most once a commit; language entries are rare.
     work_bytes_per_commit: ClassVar[int] = 256
     payload_bytes_per_commit: ClassVar[int] = 2048
+    aggregate_weight: ClassVar[float] = 0  # all of its state is working state, none spills
 
     def __init__(self, context: AnalysisContext) -> None:
         self._ctx = context

@@ -19,12 +19,12 @@ module does not read git nor render anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from itertools import groupby
 from typing import Any, ClassVar
 
 from gitstream.analyzers._lineage import LineageAnalyzer
-from gitstream.analyzers._runs import MASK32, Entry, Stamps, Tallies, fan_in_for
+from gitstream.analyzers._runs import MASK32, Entry, Stamps, Tallies, _Runs, fan_in_for
 from gitstream.analyzers.base import AnalysisContext, LazyMapping, LazySequence
 from gitstream.analyzers.couples import person_ranks
 from gitstream.records import CommitRecord
@@ -104,8 +104,6 @@ class FileHistoryAnalyzer(LineageAnalyzer):
         table = self._table()
         budget = self._budget
         fan_in = fan_in_for(budget)
-        if budget:
-            self.flush_aggregate()
         names, rank = table.ranks("alive")
         displays, by_person = person_ranks(self.context, self._people)
         lineage_of = [0] * len(names)
@@ -121,17 +119,13 @@ class FileHistoryAnalyzer(LineageAnalyzer):
             r = rank[key >> 32]
             return -1 if r < 0 else r << 32 | by_person[key & MASK32]
 
-        half = budget // 2
-        stats = self._stats.rekey("stats-by-name", stats_key, half, fan_in)
-        self._stats.discard()
-        commits = None
+        plans: list[tuple[_Runs, str, Callable[[int], int]]] = [
+            (self._stats, "stats-by-name", stats_key)
+        ]
         if self._commits is not None:
-            commits = self._commits.rekey("commits-by-name", file_key, half, fan_in)
-            self._commits.discard()
-        if budget:
-            stats.spill()
-            if commits is not None:
-                commits.spill()
+            plans.append((self._commits, "commits-by-name", file_key))
+        stats, *rest = self._rekey_all(plans, fan_in)
+        commits = rest[0] if rest else None
         columns = table.columns
         last_time = self._last_time
 

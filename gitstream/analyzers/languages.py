@@ -6,8 +6,6 @@ Good enough for a per-language breakdown of developer activity; it does not look
 
 from __future__ import annotations
 
-import os
-
 _BY_NAME = {
     "Makefile": "Makefile",
     "GNUmakefile": "Makefile",
@@ -52,7 +50,7 @@ OTHER = "Other"
 
 def language_of(path: str) -> str:
     """The language name for ``path``, or ``"Other"``."""
-    base = os.path.basename(path)
+    base = path.rpartition("/")[2]  # git paths use "/" on every platform
     if base in _BY_NAME:
         return _BY_NAME[base]
     _, dot, ext = base.rpartition(".")

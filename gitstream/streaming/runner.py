@@ -4,7 +4,11 @@ For each chunk of the schedule the diff stage streams the chunk's commits as rec
 record goes to every analyzer in order. After the chunk the runner measures the RSS of the whole
 process tree and the analyzers' own state sizes, records a telemetry line, lets the adaptive
 planner re-plan the chunks not yet processed, then hibernates every analyzer (their state goes
-to zstd spill files) and gives native memory back before the next chunk boots them.
+to zstd spill files) and gives native memory back before the next chunk boots them, when the
+next chunk needs the room: when the state held plus the next chunk's expected growth would not
+fit the working share ``W`` of the budget, and at every boundary of forced chunks
+(``--chunk-size``). Hibernating costs a write and a read of every analyzer's state; a chunk
+that fits anyway skips it.
 
 Inside a chunk the tree's RSS is checked every ``check_every`` commits: at critical pressure
 (90% of the budget) the analyzers hibernate at once, mid-chunk, instead of waiting for the
@@ -28,7 +32,7 @@ from gitstream.streaming.memory import (
     process_tree_rss,
     release_native_memory,
 )
-from gitstream.streaming.schedule import Schedule
+from gitstream.streaming.schedule import Schedule, effective_growth
 from gitstream.streaming.spill import SpillStore
 from gitstream.streaming.telemetry import ChunkTelemetry
 
@@ -104,6 +108,23 @@ class Runner:
         self.totals.boot_ms += ms
         return ms
 
+    def _must_hibernate(self, held: int, next_size: int, growth_ema: float) -> bool:
+        """Whether the analyzers hibernate before the next chunk.
+
+        Always when chunks were forced (``--chunk-size``: the boundaries were asked for).
+        Otherwise only when the state they hold plus the next chunk's expected growth, with
+        the schedule's +50% margin, would not fit the working share ``W``: hibernating costs
+        a write and a read of every analyzer's state, and buys nothing when the next chunk
+        fits anyway. With no budget it buys nothing at all.
+        """
+        schedule = self.planner.schedule
+        if schedule.forced:
+            return True
+        if schedule.unlimited:
+            return False
+        expected = next_size * effective_growth(max(growth_ema, 0.0))
+        return held + expected > schedule.work_bytes
+
     def _emergency(self, rss: int) -> float:
         """Hibernate now, mid-chunk: the budget is a promise, not a target.
 
@@ -174,11 +195,13 @@ class Runner:
             )
             pending = list(decision.remaining)
             hib_ms = 0.0
-            if pending:
+            boot_ms = 0.0
+            # What the analyzers hold beyond P, by their own count or by the tree's RSS (less
+            # the aggregators, which have their own share), whichever is larger.
+            held = max(work_after, rss_after - agg_after - self.planner.schedule.overhead_bytes)
+            if pending and self._must_hibernate(held, pending[0].size, decision.work_ema):
                 hib_ms = self._hibernate()
                 boot_ms = self._boot()
-            else:
-                boot_ms = 0.0
             rss_peak = max(rss_after, peak_rss)
             rec = ChunkTelemetry(
                 chunk=chunk_index,
