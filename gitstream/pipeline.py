@@ -33,6 +33,7 @@ from gitstream.git.diff import DiffStage, PathFilter
 from gitstream.git.prefetch import MIN_PREFETCH_BYTES, diff_stream, segment_size
 from gitstream.git.repo import (
     cap_libgit2_memory,
+    delta_cache_for,
     git_dir,
     git_subprocess_estimate,
     open_repository,
@@ -90,7 +91,7 @@ def prepare(config: AnalysisConfig) -> Prepared:
     # burndown history, allocator slack): measured +39 MiB over a 30k-commit, 6k-file history
     # with every analyzer at a 128 MiB budget, which took the tree 5% over. Counting it in P
     # is what makes the minimum budget one the engine can honour.
-    git_each = git_subprocess_estimate(repo)
+    git_each = git_subprocess_estimate(repo, delta_cache_for(config.memory_bytes))
     overhead = max(_own_high_water_mark(), rss + git_each) + RESERVE_BYTES
 
     def schedule_for(workers: int) -> Schedule:
@@ -202,6 +203,7 @@ def analysis(
             work_tree=p.repo.workdir,
             renames=config.renames,
             path_filter=PathFilter(config.include, config.exclude),
+            delta_cache=delta_cache_for(config.memory_bytes),
         )
 
         workers = p.workers

@@ -7,7 +7,7 @@ import random
 import sys
 import tracemalloc
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -145,9 +145,39 @@ def test_rekey_drops_negative_keys_and_sums_collisions(store: SpillStore) -> Non
     c.counts.update({1: 1, 2: 2, 3: 3, 4: 4})
     c.spill()
     c.counts.update({1: 10})
-    out = c.rekey("c2", lambda k: -1 if k == 4 else k % 2, budget=1, fan_in=2)
+
+    def parity(keys: Sequence[int]) -> list[int]:
+        return [-1 if k == 4 else k % 2 for k in keys]
+
+    out = c.rekey("c2", parity, budget=1, fan_in=2)
     assert out.runs  # the 1-byte budget forced runs
     assert [(k, v) for k, v, _ in out.items()] == [(0, (2,)), (1, (14,))]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "expected"),
+    [
+        ({1: 7, 2: 5, 3: 6}, [(5, 2), (6, 3), (7, 1)]),  # distinct: the dict is built in C
+        ({1: 7, 2: 7, 3: 6}, [(6, 3), (7, 3)]),  # two meet: added
+        ({1: 7, 2: -1, 3: 6}, [(6, 3), (7, 1)]),  # one dropped
+    ],
+)
+def test_in_memory_rekey_matches_the_spilled_one(
+    store: SpillStore, mapping: dict[int, int], expected: list[tuple[int, int]]
+) -> None:
+    """With nothing spilled and room, re-keying is done in memory, with the same result."""
+
+    def remap(keys: Sequence[int]) -> list[int]:
+        return [mapping[k] for k in keys]
+
+    for budget, spilled in ((0, False), (1, True)):
+        c = Counts(store, f"c{budget}")
+        c.counts.update({1: 1, 2: 2, 3: 3})
+        if spilled:
+            c.spill()
+        out = c.rekey(f"o{budget}", remap, budget=budget, fan_in=2)
+        assert bool(out.runs) == spilled
+        assert [(k, v) for k, (v,), _ in out.items()] == expected
 
 
 def test_discard_deletes_the_runs(store: SpillStore) -> None:

