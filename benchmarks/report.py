@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 FLOOR_TARGET = 1.5
+TWO_WORKER_TARGET = 1.0
 SCALING_TARGET = 3.3
 PYDRILLER_TARGET = 10.0
 THESEUS_TARGET = 50.0
@@ -202,6 +203,33 @@ def compute_targets(results: dict[str, Any]) -> list[dict[str, str]]:
             f"failed runs: {failed}" if failed else "",
         )
     )
+
+    # 1b. all analyzers, two workers, <= 1.0x git's diff floor
+    values, worst, failed = [], "", 0
+    for h in results.get("histories", []):
+        if h["history"].get("first_parent_commits", 0) < JUDGED_MIN_COMMITS:
+            continue
+        for r in h["rows"]:
+            if r.get("kind") != "gitstream" or r.get("budget") != speed:
+                continue
+            if r.get("workers") != 2 or r.get("analyzer") != "all":
+                continue
+            if r.get("x_floor") is None:
+                failed += 1
+                continue
+            values.append(r["x_floor"])
+            if r["x_floor"] >= max(values):
+                worst = f"{r['name']} on {h['history']['label']}"
+    if values or failed:
+        out.append(
+            _target(
+                f"all analyzers, 2 workers, <= {TWO_WORKER_TARGET}x git's diff floor "
+                f"(histories >= {JUDGED_MIN_COMMITS // 1000}k commits, {speed})",
+                f"worst {max(values):.2f}x ({worst})" if values else "-",
+                _judge(values, TWO_WORKER_TARGET, failed, at_most=True),
+                f"failed runs: {failed}" if failed else "",
+            )
+        )
 
     # 2. peak RSS <= budget
     for budget in (*RSS_TARGET_BUDGETS, "1GiB"):

@@ -339,7 +339,8 @@ class Bench:
 
     def history_jobs(self, h: History) -> list[Job]:
         """Baselines; each analyzer alone and all together with one worker at the speed
-        budget (the floor target's rows); all together at every budget, default workers."""
+        budget (the floor target's rows), all together with two workers there (the two-core
+        target's row); all together at every budget, default workers."""
         jobs = self.floor_jobs(h)
         speed = self.args.speed_budget
         singles = self.analyzers if len(self.analyzers) > 1 else []
@@ -349,6 +350,7 @@ class Bench:
                 jobs.append(self.gitstream_job(h, [a], b, workers=1))
         if self.has_workers:
             jobs.append(self.gitstream_job(h, self.analyzers, speed, workers=1))
+            jobs.append(self.gitstream_job(h, self.analyzers, speed, workers=2))
         jobs += [self.gitstream_job(h, self.analyzers, b) for b in budgets]
         return jobs
 
