@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -172,21 +172,19 @@ def _gitstream_rows(results: dict[str, Any]) -> Iterable[tuple[dict[str, Any], d
                 yield check["history"], r
 
 
-def compute_targets(results: dict[str, Any]) -> list[dict[str, str]]:
-    """The issue's targets, each PASS, FAIL, PARTIAL (holds where measured, rows failed) or n/a."""
-    out = []
+def _floor_ratios(
+    results: dict[str, Any], keep: Callable[[dict[str, Any]], bool]
+) -> tuple[list[float], str, int]:
+    """x-floor ratios of the gitstream rows ``keep`` selects at the speed budget on the judged
+    histories; the worst row's name, and how many such rows failed."""
     speed = results["meta"]["speed_budget"]
-
-    # 1. every analyzer alone and all together, one worker, <= 1.5x git's diff floor
-    values, worst, failed = [], "", 0
-    one_worker = any(r.get("workers") == 1 for _, r in _gitstream_rows(results))
+    values: list[float] = []
+    worst, failed = "", 0
     for h in results.get("histories", []):
         if h["history"].get("first_parent_commits", 0) < JUDGED_MIN_COMMITS:
             continue
         for r in h["rows"]:
-            if r.get("kind") != "gitstream" or r.get("budget") != speed:
-                continue
-            if one_worker and r.get("workers") != 1:
+            if r.get("kind") != "gitstream" or r.get("budget") != speed or not keep(r):
                 continue
             if r.get("x_floor") is None:
                 failed += 1
@@ -194,6 +192,19 @@ def compute_targets(results: dict[str, Any]) -> list[dict[str, str]]:
             values.append(r["x_floor"])
             if r["x_floor"] >= max(values):
                 worst = f"{r['name']} on {h['history']['label']}"
+    return values, worst, failed
+
+
+def compute_targets(results: dict[str, Any]) -> list[dict[str, str]]:
+    """The issue's targets, each PASS, FAIL, PARTIAL (holds where measured, rows failed) or n/a."""
+    out = []
+    speed = results["meta"]["speed_budget"]
+
+    # 1. every analyzer alone and all together, one worker, <= 1.5x git's diff floor
+    one_worker = any(r.get("workers") == 1 for _, r in _gitstream_rows(results))
+    values, worst, failed = _floor_ratios(
+        results, lambda r: not one_worker or r.get("workers") == 1
+    )
     out.append(
         _target(
             f"each analyzer and all, 1 worker, <= {FLOOR_TARGET}x git's diff floor "
@@ -205,21 +216,9 @@ def compute_targets(results: dict[str, Any]) -> list[dict[str, str]]:
     )
 
     # 1b. all analyzers, two workers, <= 1.0x git's diff floor
-    values, worst, failed = [], "", 0
-    for h in results.get("histories", []):
-        if h["history"].get("first_parent_commits", 0) < JUDGED_MIN_COMMITS:
-            continue
-        for r in h["rows"]:
-            if r.get("kind") != "gitstream" or r.get("budget") != speed:
-                continue
-            if r.get("workers") != 2 or r.get("analyzer") != "all":
-                continue
-            if r.get("x_floor") is None:
-                failed += 1
-                continue
-            values.append(r["x_floor"])
-            if r["x_floor"] >= max(values):
-                worst = f"{r['name']} on {h['history']['label']}"
+    values, worst, failed = _floor_ratios(
+        results, lambda r: r.get("workers") == 2 and r.get("analyzer") == "all"
+    )
     if values or failed:
         out.append(
             _target(

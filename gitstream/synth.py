@@ -545,31 +545,14 @@ class _Generator:
         return data
 
     def _edit_lines(self, lines: list[str], hunks: int) -> None:
-        """Change ``lines`` in place with ``hunks`` separate insert/delete/replace operations."""
-        if self.spec.hunk_lines:
-            self._edit_lines_sized(lines, hunks)
-            return
-        rng = self.rng
-        for _ in range(hunks):
-            n = len(lines)
-            roll = rng.random()
-            if n > self.spec.max_lines:
-                roll = 0.45 + 0.2 * roll  # shrink: delete or replace
-            if roll < 0.4:  # insert, at the top and the end too
-                pos = rng.randint(0, n)
-                lines[pos:pos] = self._new_lines(rng.randint(1, 4 if roll < 0.35 else 10))
-            elif roll < 0.6 and n > 2:  # delete, keeping at least two lines
-                k = rng.randint(1, min(3, n - 2)) if n > 3 else 1
-                pos = rng.randint(0, n - k)
-                del lines[pos : pos + k]
-            else:  # replace k lines by k' lines
-                k = rng.randint(1, min(3, n)) if n else 0
-                pos = rng.randint(0, n - k)
-                lines[pos : pos + k] = self._new_lines(rng.randint(1, 3))
+        """Change ``lines`` in place with ``hunks`` separate insert/delete/replace operations.
 
-    def _edit_lines_sized(self, lines: list[str], hunks: int) -> None:
-        """:meth:`_edit_lines` with hunk sizes drawn by :meth:`_span` (the same mix of kinds)."""
+        Hunk sizes are small fixed ranges, or drawn by :meth:`_span` when ``hunk_lines`` is
+        set; either way the random draws come in the same order, so a spec without
+        ``hunk_lines`` writes the same bytes it always did.
+        """
         rng = self.rng
+        sized = bool(self.spec.hunk_lines)
         for _ in range(hunks):
             n = len(lines)
             roll = rng.random()
@@ -577,15 +560,22 @@ class _Generator:
                 roll = 0.45 + 0.2 * roll  # shrink: delete or replace
             if roll < 0.4:  # insert, at the top and the end too
                 pos = rng.randint(0, n)
-                lines[pos:pos] = self._new_lines(self._span())
+                size = self._span() if sized else rng.randint(1, 4 if roll < 0.35 else 10)
+                lines[pos:pos] = self._new_lines(size)
             elif roll < 0.6 and n > 2:  # delete, keeping at least two lines
-                k = min(self._span(), n - 2)
+                if sized:
+                    k = min(self._span(), n - 2)
+                else:
+                    k = rng.randint(1, min(3, n - 2)) if n > 3 else 1
                 pos = rng.randint(0, n - k)
                 del lines[pos : pos + k]
             else:  # replace k lines by k' lines
-                k = min(self._span(), n)
+                if sized:
+                    k = min(self._span(), n)
+                else:
+                    k = rng.randint(1, min(3, n)) if n else 0
                 pos = rng.randint(0, n - k)
-                lines[pos : pos + k] = self._new_lines(self._span())
+                lines[pos : pos + k] = self._new_lines(self._span() if sized else rng.randint(1, 3))
 
     def _hunk_count(self) -> int:
         roll = self.rng.random()
