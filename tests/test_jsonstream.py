@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gitstream.analyzers.base import LazyMapping, LazySequence, materialize
+from gitstream.analyzers.base import LazyMapping, LazySequence, encode_json, materialize
 from gitstream.report.jsonstream import iter_json, write_json
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=8))
@@ -26,6 +26,9 @@ def lazify(draw: st.DrawFn, value: Any) -> Any:
             return LazyMapping(lambda: iter(items))
         return inner
     if isinstance(value, list):
+        if value and draw(st.booleans()):  # rows already encoded, as couples' pairs are
+            texts = [encode_json(v) for v in value]
+            return LazySequence(lambda: iter(texts), encoded=True)
         inner_list = [lazify(draw, v) for v in value]
         if draw(st.booleans()):
             return LazySequence(lambda: iter(inner_list))
@@ -78,3 +81,13 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         write_json({"a": LazySequence(boom)}, target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_top_pairs_read_from_encoded_rows() -> None:
+    """The summary's couples table ranks encoded rows by their two trailing numbers, names with
+    commas and brackets included, as it ranks plain rows."""
+    from gitstream.report.terminal import _shared_and_degree
+
+    rows = [["a,b", "c]", 3, 40], ["x", "y", 3, 75], ["p", "q", 12, 9]]
+    for row in rows:
+        assert _shared_and_degree(encode_json(row)) == _shared_and_degree(row) == (row[2], row[3])

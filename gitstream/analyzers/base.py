@@ -20,6 +20,7 @@ This module does not run analyzers (``gitstream.streaming.runner`` does) nor ren
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -201,18 +202,27 @@ class LazyMapping:
 
 
 class LazySequence:
-    """A JSON array produced on demand from ``factory()``; see :class:`LazyMapping`."""
+    """A JSON array produced on demand from ``factory()``; see :class:`LazyMapping`.
 
-    __slots__ = ("factory",)
+    With ``encoded``, every item is already the JSON text of one value (compact, as
+    :func:`encode_json` writes it): for arrays of many small rows, formatting a row directly is
+    cheaper than building it and encoding it (couples' pairs). :func:`materialize` decodes them.
+    """
 
-    def __init__(self, factory: Callable[[], Iterator[Any]]) -> None:
+    __slots__ = ("encoded", "factory")
+
+    def __init__(self, factory: Callable[[], Iterator[Any]], *, encoded: bool = False) -> None:
         self.factory = factory
+        self.encoded = encoded
 
     def __iter__(self) -> Iterator[Any]:
         return self.factory()
 
 
 _SCALARS = (str, int, float, bool, type(None))
+
+encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""Compact JSON text of a value, as result files are written (non-ASCII kept as is)."""
 
 
 def materialize(value: Any) -> Any:
@@ -224,6 +234,8 @@ def materialize(value: Any) -> Any:
         return {k: materialize(v) for k, v in value}
     if kind is dict or isinstance(value, Mapping):
         return {k: materialize(v) for k, v in value.items()}
+    if kind is LazySequence and value.encoded:
+        return [json.loads(text) for text in value]
     if kind is list or kind is tuple or kind is LazySequence or isinstance(value, Iterator):
         return [materialize(v) for v in value]
     return value

@@ -40,7 +40,7 @@ from gitstream.analyzers._runs import (
     _Runs,
     fan_in_for,
 )
-from gitstream.analyzers.base import AnalysisContext, LazyMapping, LazySequence
+from gitstream.analyzers.base import AnalysisContext, LazyMapping, LazySequence, encode_json
 from gitstream.records import CommitRecord
 
 _REVISIONS, _SOC = 0, 1  # the two int columns kept per lineage
@@ -170,32 +170,30 @@ class CouplesAnalyzer(LineageAnalyzer):
         min_shared = config.min_shared
         min_degree = config.min_degree
 
-        def pair_rows() -> Iterator[list[Any]]:
-            if min_shared <= 1 and min_degree <= 0:
-                # No filter: a block's rows in one comprehension (the common case, 30% less
-                # time than a yield per row). degree = shared / mean revisions, in percent.
-                for keys, counts, _ in pairs.blocks(fan_in):
-                    yield from [
-                        [names[a], names[b], n, 200 * n // (revisions[a] + revisions[b])]
-                        for a, b, n in zip(
-                            [k >> 32 for k in keys], [k & MASK32 for k in keys], counts, strict=True
-                        )
-                    ]
-                return
+        # Rows are formatted as JSON text directly (names encoded once): 917k rows took
+        # half the time of building lists and encoding them.
+        quoted = [encode_json(name) for name in names]
+
+        def pair_rows() -> Iterator[str]:
+            unfiltered = min_shared <= 1 and min_degree <= 0
             for keys, counts, _ in pairs.blocks(fan_in):
-                for key, shared in zip(keys, counts, strict=True):
-                    if shared < min_shared:
-                        continue
-                    a, b = key >> 32, key & MASK32
+                rows = zip([k >> 32 for k in keys], [k & MASK32 for k in keys], counts, strict=True)
+                if unfiltered:
+                    # degree = shared / mean revisions of the two, in percent, truncated
+                    yield from [
+                        f"[{quoted[a]},{quoted[b]},{n},{200 * n // (revisions[a] + revisions[b])}]"
+                        for a, b, n in rows
+                    ]
+                    continue
+                for a, b, n in rows:
                     both = revisions[a] + revisions[b]
-                    # degree = shared / ((rev_a + rev_b) / 2) * 100, compared exactly, truncated
-                    if 200 * shared < min_degree * both:
-                        continue
-                    yield [names[a], names[b], shared, 200 * shared // both]
+                    # the degree compared exactly, then truncated
+                    if n >= min_shared and 200 * n >= min_degree * both:
+                        yield f"[{quoted[a]},{quoted[b]},{n},{200 * n // both}]"
 
         return {
             "files": LazySequence(lambda: iter(names)),
-            "pairs": LazySequence(pair_rows),
+            "pairs": LazySequence(pair_rows, encoded=True),
             "revisions": LazyMapping(lambda: zip(names, revisions, strict=True)),
             "sum_of_coupling": LazyMapping(lambda: zip(names, soc, strict=True)),
             "skipped_commits": self._skipped,

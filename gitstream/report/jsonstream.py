@@ -10,7 +10,6 @@ file is ever left at ``PATH``. This module does not decide what goes in the docu
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sys
 import tempfile
@@ -18,10 +17,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from gitstream.analyzers.base import LazyMapping, LazySequence
+from gitstream.analyzers.base import LazyMapping, LazySequence, encode_json
 from gitstream.errors import GitstreamError
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = encode_json
 _LAZY = (LazyMapping, LazySequence)
 
 
@@ -34,6 +33,14 @@ def iter_json(value: Any, indent: int | None = None, _level: int = 0) -> Iterato
     """
     if indent is not None:
         yield from _iter_indented(value, indent, _level)
+        return
+    if type(value) is LazySequence and value.encoded:
+        yield "["
+        first = True
+        for batch in _batches(iter(value)):
+            yield ("" if first else ",") + ",".join(batch)
+            first = False
+        yield "]"
         return
     if type(value) not in _LAZY and not isinstance(value, Iterator):
         try:
@@ -105,11 +112,15 @@ def _iter_indented(value: Any, indent: int, level: int) -> Iterator[str]:
             first = False
         yield ("" if first else end_nl) + "}"
     elif isinstance(value, LazySequence | list | tuple | Iterator):
+        encoded = isinstance(value, LazySequence) and value.encoded
         first = True
         yield "["
         for v in value:
             yield ("" if first else ",") + nl
-            yield from _iter_indented(v, indent, level + 1)
+            if encoded:
+                yield v  # one compact row per line
+            else:
+                yield from _iter_indented(v, indent, level + 1)
             first = False
         yield ("" if first else end_nl) + "]"
     else:

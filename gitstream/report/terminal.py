@@ -8,6 +8,7 @@ results.
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -106,9 +107,21 @@ def hotspots_table(hotspots: Iterable[Mapping[str, Any]], limit: int = 10) -> Ta
     return table
 
 
+def _shared_and_degree(row: str | list[Any]) -> tuple[int, int]:
+    # Rows arrive as JSON text ('["a","b",12,40]'): the two numbers end it, read without
+    # decoding the names.
+    if isinstance(row, str):
+        shared, degree = row[:-1].rsplit(",", 2)[1:]
+        return int(shared), int(degree)
+    return row[2], row[3]
+
+
 def couples_table(couples: Mapping[str, Any], limit: int = 10) -> Table:
     """The pairs of files changed together most often (one streaming pass over the pairs)."""
-    top = heapq.nlargest(limit, couples["pairs"], key=lambda p: (p[2], p[3]))
+    top = [
+        json.loads(row) if isinstance(row, str) else row
+        for row in heapq.nlargest(limit, couples["pairs"], key=_shared_and_degree)
+    ]
     skipped = couples.get("skipped_commits", 0)
     table = Table(
         title=f"files changed together (top {len(top)})"
