@@ -91,7 +91,6 @@ class _Producer:
         self.queues: dict[int, collections.deque[bytes | BaseException | None]] = {}
         self.head = 0  # the segment the consumer is parsing
         self.running = 0  # gits started and not yet at the end of their output
-        self.next = 0  # the next segment to start
         self.buffered = 0
         self.peak_buffered = 0
         self.cond = threading.Condition()
