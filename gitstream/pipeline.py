@@ -30,7 +30,12 @@ from gitstream.analyzers.base import (
 from gitstream.config import AnalysisConfig
 from gitstream.errors import UsageError
 from gitstream.git.diff import DiffStage, PathFilter
-from gitstream.git.prefetch import MIN_PREFETCH_BYTES, diff_stream, segment_size
+from gitstream.git.prefetch import (
+    MIN_PARALLEL_SEGMENT,
+    MIN_PREFETCH_BYTES,
+    diff_stream,
+    segment_size,
+)
 from gitstream.git.repo import (
     cap_libgit2_memory,
     delta_cache_for,
@@ -111,6 +116,9 @@ def prepare(config: AnalysisConfig) -> Prepared:
     if config.workers is not None:
         workers = config.workers
         schedule = schedule_for(workers)
+    elif len(history.commits) < 2 * MIN_PARALLEL_SEGMENT:
+        # Too few commits for two segments: a second git would never start.
+        workers, schedule = 1, schedule_for(1)
     else:
         workers, schedule = _default_workers(schedule_for)
     return Prepared(config, repo, history, classes, schedule, rss, workers)

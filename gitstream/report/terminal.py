@@ -172,7 +172,7 @@ def plan_view(plan: Mapping[str, Any]) -> RenderableType:
         )
     lines.add_row("buffering factor", str(plan["buffering_factor"]))
     if "workers" in plan:
-        lines.add_row("diff workers", f"{plan['workers']} git process(es) at once")
+        lines.add_row("diff workers", f"up to {plan['workers']} git at once")
     lines.add_row("chunk size", f"{plan['chunk_size']:,}")
     chunks = Table(title=f"{len(plan['chunks'])} chunks")
     for col in ("#", "start", "end", "first commit", "last commit"):
