@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from gitstream.errors import GitstreamError
-from gitstream.git.diff import DiffStage
+from gitstream.git.diff import DiffStage, diff_tree_command
 from gitstream.git.prefetch import MIN_PARALLEL_SEGMENT, diff_stream, segment_size
-from gitstream.git.repo import git_dir, open_repository
+from gitstream.git.repo import delta_cache_for, git_dir, open_repository
 from gitstream.git.walk import CommitList, select_commits
 from gitstream.synth import SynthSpec
 from gitstream.synth import build_repo as build_synth
@@ -67,3 +67,16 @@ def test_segments_share_the_history_between_workers() -> None:
     assert segment_size(3000, 16_800, 2) == 2100  # 16.8k over 2 workers x 4 segments
     assert segment_size(3000, 1_000, 2) == MIN_PARALLEL_SEGMENT  # never tiny segments
     assert segment_size(50, 100_000, 2) == 50  # a small chunk stays the bound
+
+
+@pytest.mark.parametrize(
+    ("budget", "cache_mib"),
+    [(None, 96), (128 << 20, 16), (256 << 20, 16), (512 << 20, 32), (1 << 30, 64), (8 << 30, 96)],
+)
+def test_gits_delta_cache_follows_the_budget(budget: int | None, cache_mib: int) -> None:
+    """A sixteenth of the budget, between 16 MiB and git's own 96 MiB default; the command
+    line and the memory estimate both use it."""
+    cache = delta_cache_for(budget)
+    assert cache == cache_mib << 20
+    command = diff_tree_command("/r/.git", renames=True, delta_cache=cache)
+    assert f"core.deltaBaseCacheLimit={cache_mib}m" in command
