@@ -432,7 +432,8 @@ DATA = Path(__file__).parent / "data"
     reason="git's zero-context diff differs from its numstat here: with -U0 git trims the "
     "files' common tail before diffing (xdiff-interface.c, trim_common_tail, only when the "
     "context is 0), which moves one unchanged line into a removal and an addition: -U0 "
-    "counts 11/66 where -U1..-U3 and numstat count 10/65. The diff stage reads -U0 hunks",
+    "counts 11/66 where -U1..-U3 and numstat count 10/65. The diff stage reads -U0 hunks, "
+    "as git blame diffs (it gives that line to the newer commit too)",
 )
 def test_zero_context_hunks_count_as_numstat_on_a_trimmed_tail(tmp_path: Path) -> None:
     """A real edit of couples.py (this project's commit 63c72d3) counts as numstat does."""
