@@ -217,83 +217,78 @@ def merge_blocks(
     next block appended. Combining is done in C where it can be (dicts, sorts), so the cost
     per entry is a fraction of an entry-at-a-time heap merge's.
     """
-    # Per stream: [keys, values, blobs, position, the stream, whether it has more blocks]
-    heads: list[list[object]] = []
-    for stream in streams:
-        head = _first_block(stream)
-        if head is not None:
-            heads.append(head)
+    heads = [head for head in (_Head.first(stream, width, blob) for stream in streams) if head]
     while heads:
-        frontier = min((h[0][-1] for h in heads if h[5]), default=_INFINITY)  # type: ignore[index]
-        parts: list[Block] = []
-        for h in heads:
-            keys, values, blobs, pos = h[0], h[1], h[2], h[3]
-            assert isinstance(keys, array) and isinstance(values, array)
-            assert isinstance(blobs, bytes) and isinstance(pos, int)
-            end = len(keys) if frontier == _INFINITY else bisect_left(keys, frontier, pos)
-            if end > pos:
-                parts.append(
-                    (
-                        keys[pos:end],
-                        values[pos * width : end * width],
-                        blobs[pos * blob : end * blob],
-                    )
-                )
-                h[3] = end
+        frontier = min((h.keys[-1] for h in heads if h.upcoming), default=_INFINITY)
+        parts = [part for part in (h.take_below(frontier) for h in heads) if part is not None]
         if parts:
             yield _combine(parts, width, blob, additive)
-        live: list[list[object]] = []
+        live: list[_Head] = []
         for h in heads:
-            keys, pos = h[0], h[3]
-            assert isinstance(keys, array) and isinstance(pos, int)
-            if pos < len(keys):
-                if h[5] and keys[-1] == frontier:
-                    _append_next(h, width, blob)
+            if h.pos < len(h.keys):
+                if h.upcoming and h.keys[-1] == frontier:
+                    h.append_next()  # every key left equals the frontier: see what follows
                 live.append(h)
-            elif h[5] and _append_next(h, width, blob):
+            elif h.upcoming:
+                h.append_next()
                 live.append(h)
         heads = live
 
 
-def _first_block(stream: Iterator[Block]) -> list[object] | None:
-    for keys, values, blobs in stream:
-        if len(keys):
-            head: list[object] = [keys, values, blobs, 0, stream, True]
-            head[5] = _peek(head)
-            return head
-    return None
+class _Head:
+    """One stream of a block merge: its current block (columns), how far it was taken, and
+    its next non-empty block, read ahead so the merge knows whether more is coming."""
 
+    __slots__ = ("blob", "blobs", "keys", "pos", "stream", "upcoming", "values", "width")
 
-def _peek(head: list[object]) -> bool:
-    """Whether the head's stream has another non-empty block (kept aside in slot 6)."""
-    stream = head[4]
-    assert isinstance(stream, Iterator)
-    for block in stream:
-        if len(block[0]):
-            if len(head) > 6:
-                head[6] = block
-            else:
-                head.append(block)
-            return True
-    return False
+    def __init__(self, stream: Iterator[Block], block: Block, width: int, blob: int) -> None:
+        self.stream = stream
+        self.width = width
+        self.blob = blob
+        self.keys, self.values, self.blobs = block
+        self.pos = 0
+        self.upcoming = self._read_ahead()
 
+    @classmethod
+    def first(cls, stream: Iterator[Block], width: int, blob: int) -> _Head | None:
+        for block in stream:
+            if len(block[0]):
+                return cls(stream, block, width, blob)
+        return None
 
-def _append_next(head: list[object], width: int, blob: int) -> bool:
-    """Move the stream's next block into the head, after what is left of the current one."""
-    keys, values, blobs, pos = head[0], head[1], head[2], head[3]
-    assert isinstance(keys, array) and isinstance(values, array)
-    assert isinstance(blobs, bytes) and isinstance(pos, int)
-    nxt = head[6]
-    assert isinstance(nxt, tuple)
-    if pos < len(keys):
-        head[0] = keys[pos:] + nxt[0]
-        head[1] = values[pos * width :] + nxt[1]
-        head[2] = blobs[pos * blob :] + nxt[2]
-    else:
-        head[0], head[1], head[2] = nxt
-    head[3] = 0
-    head[5] = _peek(head)
-    return True
+    def _read_ahead(self) -> Block | None:
+        for block in self.stream:
+            if len(block[0]):
+                return block
+        return None
+
+    def take_below(self, frontier: int) -> Block | None:
+        """The entries from ``pos`` with keys below ``frontier`` (all at infinity), if any."""
+        pos, width, blob = self.pos, self.width, self.blob
+        keys = self.keys
+        end = len(keys) if frontier == _INFINITY else bisect_left(keys, frontier, pos)
+        if end <= pos:
+            return None
+        self.pos = end
+        return (
+            keys[pos:end],
+            self.values[pos * width : end * width],
+            self.blobs[pos * blob : end * blob],
+        )
+
+    def append_next(self) -> None:
+        """Move the read-ahead block in, after what is left of the current one."""
+        upcoming = self.upcoming
+        assert upcoming is not None
+        pos, width, blob = self.pos, self.width, self.blob
+        if pos < len(self.keys):
+            self.keys = self.keys[pos:] + upcoming[0]
+            self.values = self.values[pos * width :] + upcoming[1]
+            self.blobs = self.blobs[pos * blob :] + upcoming[2]
+        else:
+            self.keys, self.values, self.blobs = upcoming
+        self.pos = 0
+        self.upcoming = self._read_ahead()
 
 
 def _combine(parts: list[Block], width: int, blob: int, additive: bool) -> Block:
