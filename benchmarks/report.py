@@ -286,24 +286,19 @@ def compute_targets(results: dict[str, Any]) -> list[dict[str, str]]:
     # 4./5. peers
     peers = results.get("peers") or {}
     cmp = peers.get("comparisons", {})
-    pd = cmp.get("pydriller_speedup")
-    out.append(
-        _target(
-            f">= {PYDRILLER_TARGET:.0f}x PyDriller's commits/s (all analyzers)",
-            "-" if pd is None else f"{pd:.1f}x",
-            NA if pd is None else (PASS if pd >= PYDRILLER_TARGET else FAIL),
-            cmp.get("pydriller_detail", peers.get("status", "")),
+    for peer, target, label in (
+        ("pydriller", PYDRILLER_TARGET, ">= {:.0f}x PyDriller's commits/s (all analyzers)"),
+        ("theseus", THESEUS_TARGET, "burndown >= {:.0f}x faster than git-of-theseus"),
+    ):
+        speedup = cmp.get(f"{peer}_speedup")
+        out.append(
+            _target(
+                label.format(target),
+                "-" if speedup is None else f"{speedup:.1f}x",
+                NA if speedup is None else (PASS if speedup >= target else FAIL),
+                cmp.get(f"{peer}_detail", peers.get("status", "")),
+            )
         )
-    )
-    th = cmp.get("theseus_speedup")
-    out.append(
-        _target(
-            f"burndown >= {THESEUS_TARGET:.0f}x faster than git-of-theseus",
-            "-" if th is None else f"{th:.1f}x",
-            NA if th is None else (PASS if th >= THESEUS_TARGET else FAIL),
-            cmp.get("theseus_detail", peers.get("status", "")),
-        )
-    )
 
     # 6. issue 4's memory check
     check = results.get("memory_check")

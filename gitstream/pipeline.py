@@ -67,6 +67,8 @@ class Prepared:
     startup_rss: int
     workers: int
     """git processes diffing at once (``--workers``, or chosen from cores and budget)."""
+    delta_cache: int
+    """Each git's delta base cache, in bytes: counted in P and passed to the diff stage."""
 
 
 def prepare(config: AnalysisConfig) -> Prepared:
@@ -96,7 +98,8 @@ def prepare(config: AnalysisConfig) -> Prepared:
     # burndown history, allocator slack): measured +39 MiB over a 30k-commit, 6k-file history
     # with every analyzer at a 128 MiB budget, which took the tree 5% over. Counting it in P
     # is what makes the minimum budget one the engine can honour.
-    git_each = git_subprocess_estimate(repo, delta_cache_for(config.memory_bytes))
+    delta_cache = delta_cache_for(config.memory_bytes)
+    git_each = git_subprocess_estimate(repo, delta_cache)
     overhead = max(_own_high_water_mark(), rss + git_each) + RESERVE_BYTES
 
     def schedule_for(workers: int) -> Schedule:
@@ -116,22 +119,20 @@ def prepare(config: AnalysisConfig) -> Prepared:
     if config.workers is not None:
         workers = config.workers
         schedule = schedule_for(workers)
-    elif len(history.commits) < 2 * MIN_PARALLEL_SEGMENT:
-        # Too few commits for two segments: a second git would never start.
-        workers, schedule = 1, schedule_for(1)
     else:
-        workers, schedule = _default_workers(schedule_for)
-    return Prepared(config, repo, history, classes, schedule, rss, workers)
+        workers, schedule = _default_workers(schedule_for, len(history.commits))
+    return Prepared(config, repo, history, classes, schedule, rss, workers, delta_cache)
 
 
-def _default_workers(schedule_for: Callable[[int], Schedule]) -> tuple[int, Schedule]:
+def _default_workers(schedule_for: Callable[[int], Schedule], commits: int) -> tuple[int, Schedule]:
     """How many gits to run at once by default, and the schedule that goes with it.
 
-    Two when there are two cores and the budget holds the second git with room to buffer a
-    chunk ahead; otherwise one.
+    Two when there are two cores, commits for at least two segments (else a second git would
+    never start), and a budget that holds the second git with room to buffer a chunk ahead;
+    otherwise one.
     """
     one = schedule_for(1)
-    if (os.cpu_count() or 1) < 2:
+    if (os.cpu_count() or 1) < 2 or commits < 2 * MIN_PARALLEL_SEGMENT:
         return 1, one
     try:
         two = schedule_for(2)
@@ -211,7 +212,7 @@ def analysis(
             work_tree=p.repo.workdir,
             renames=config.renames,
             path_filter=PathFilter(config.include, config.exclude),
-            delta_cache=delta_cache_for(config.memory_bytes),
+            delta_cache=p.delta_cache,
         )
 
         workers = p.workers

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from typing import Any
 
+from gitstream.analyzers._lineage import LineageAnalyzer
 from gitstream.analyzers.base import Analyzer, materialize
 from gitstream.records import CommitRecord
 
@@ -26,3 +27,14 @@ def feed(
         analyzer.hibernate()
     result: dict[str, Any] = materialize(analyzer.finalize())
     return result
+
+
+def lineage_snapshot(analyzer: LineageAnalyzer) -> tuple[Any, ...]:
+    """Everything couples' and file_history's lineage table holds, as plain values."""
+    table = analyzer._table()
+    return (
+        list(table.names),
+        dict(table.alive),
+        [list(column) for column in table.columns],
+        set(analyzer._people),
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import feed
+from harness import feed, lineage_snapshot
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_couples import (
@@ -147,15 +147,12 @@ def test_state_survives_hibernate_exactly(tmp_path: Path) -> None:
     analyzer = FileHistoryAnalyzer(context(tmp_path))
     for c in HAND:
         analyzer.consume(c)
-    table = analyzer._table()
-    snapshot = (list(table.names), dict(table.alive), [list(c) for c in table.columns])
-    people, last = set(analyzer._people), analyzer._last_time
+    snapshot, last = lineage_snapshot(analyzer), analyzer._last_time
     analyzer.hibernate()
     assert analyzer.state_size() == 0
     analyzer.boot()
-    table = analyzer._table()
-    assert (list(table.names), dict(table.alive), [list(c) for c in table.columns]) == snapshot
-    assert (analyzer._people, analyzer._last_time) == (people, last)
+    assert lineage_snapshot(analyzer) == snapshot
+    assert analyzer._last_time == last
 
 
 def test_aggregate_spills_above_budget(tmp_path: Path) -> None:

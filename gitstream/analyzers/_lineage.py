@@ -65,10 +65,12 @@ class LineageAnalyzer:
         entries = sum(len(acc) for acc in self._accumulators())
         if entries < self._next_check:
             return
-        if self._planned_size() > self._budget:
+        planned = self._planned_size()
+        if planned > self._budget:
             self._spill()
-        room = max(0, self._budget - self._planned_size())
-        self._next_check = sum(len(acc) for acc in self._accumulators()) + room // ENTRY_BYTES
+            entries = sum(len(acc) for acc in self._accumulators())
+            planned = self._planned_size()
+        self._next_check = entries + max(0, self._budget - planned) // ENTRY_BYTES
 
     def _planned_size(self) -> int:
         return self.aggregate_size() + max(acc.reserve() for acc in self._accumulators())

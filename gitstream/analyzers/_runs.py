@@ -10,9 +10,10 @@ under a name after the file that had it was deleted or renamed away is a new lin
 The accumulated output is held in int-keyed accumulators (:class:`Counts`, :class:`Tallies`,
 :class:`Stamps`). When an analyzer's accumulators pass their budget they write a *run*: their
 entries sorted by key, zstd-compressed through :meth:`SpillStore.open_records`, then they start
-again. :meth:`_Runs.items` merges the runs and what is still in memory (``heapq.merge``, a k-way
-merge) into one sorted stream, combining equal keys; :meth:`_Runs.rekey` streams entries under
-new keys into a fresh accumulator, which is how finalize re-sorts by file name.
+again. :meth:`_Runs.blocks` merges the runs and what is still in memory (:func:`merge_blocks`,
+a k-way merge of whole columns) into one sorted stream, combining equal keys, and
+:meth:`_Runs.items` gives it entry by entry; :meth:`_Runs.rekey` streams blocks under new keys
+into a fresh accumulator, which is how finalize re-sorts by file name.
 
 Run format: one run is a sequence of records of up to :data:`BLOCK_ENTRIES` entries each::
 
@@ -180,6 +181,9 @@ def read_run(store: SpillStore, name: str) -> Iterator[Entry]:
 
 def merge(streams: list[Iterator[Entry]], additive: bool) -> Iterator[Entry]:
     """One sorted stream from sorted ``streams``; equal keys are summed, or the first kept.
+
+    The entry-at-a-time statement of what a merge means: the accumulators merge with
+    :func:`merge_blocks`, which the tests hold equal to this.
 
     "First" is the smallest entry in tuple order, so the result does not depend on how the
     entries were split into runs.
@@ -372,7 +376,8 @@ class _Runs:
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
         raise NotImplementedError
 
-    def _sorted_memory(self) -> Iterator[Entry]:
+    def _memory_blocks(self) -> Iterator[Block]:
+        """The in-memory entries as sorted blocks of columns (keys unique but in Stamps)."""
         raise NotImplementedError
 
     def _clear(self) -> None:
@@ -394,10 +399,6 @@ class _Runs:
         write_blocks(self.store, name, self._memory_blocks(), self.width, self.blob)
         self.runs.append(name)
         self._clear()
-
-    def _memory_blocks(self) -> Iterator[Block]:
-        # Accumulators override this to cut whole columns at once, without a tuple per entry.
-        return _batched(self._sorted_memory())
 
     def add_block(self, keys: Sequence[int], values: array[int], blobs: bytes) -> None:
         """Add the entries of one block (keys in any order); negative keys are dropped."""
@@ -506,11 +507,6 @@ class Counts(_Runs):
             out.add_block(new, array("q", self.counts.values()), b"")
         return out
 
-    def _sorted_memory(self) -> Iterator[Entry]:
-        counts = self.counts
-        for key in sorted(counts):
-            yield key, (counts[key],), b""
-
     def _memory_blocks(self) -> Iterator[Block]:
         counts = self.counts
         order = sorted(counts)
@@ -556,12 +552,6 @@ class Tallies(_Runs):
 
     def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
         self.add(key, vals)
-
-    def _sorted_memory(self) -> Iterator[Entry]:
-        slots, values, width = self.slots, self.values, self.width
-        for key in sorted(slots):
-            base = slots[key] * width
-            yield key, tuple(values[base : base + width]), b""
 
     def _memory_blocks(self) -> Iterator[Block]:
         slots, values, width = self.slots, self.values, self.width
@@ -659,12 +649,6 @@ class Stamps(_Runs):
             array("Q", map(keys.__getitem__, order)),
             bytearray(b"".join([blobs[i * size : (i + 1) * size] for i in order])),
         )
-
-    def _sorted_memory(self) -> Iterator[Entry]:
-        keys, blobs = self._sorted_columns()
-        size = self.blob
-        for i, key in enumerate(keys):
-            yield key, (), bytes(blobs[i * size : (i + 1) * size])
 
     def _memory_blocks(self) -> Iterator[Block]:
         keys, blobs = self._sorted_columns()
