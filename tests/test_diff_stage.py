@@ -5,7 +5,7 @@ adds to ``tests/gitrepo.py``'s specs the modes real trees have: symlinks, execut
 gitlinks), runs the walk and the diff stage over it, and checks every commit's FileChanges
 against git's own answers, computed independently of gitstream: statuses and paths from
 ``git log --raw -z``, line counts and the binary flag (``-``) from ``git log --numstat -z``, and
-hunks from the ``@@`` headers of ``git diff -U0 <parent> <commit> -- <path>``. Paths that are not
+hunks from a line-by-line walk of ``git diff <parent> <commit> -- <path>``. Paths that are not
 UTF-8 are expected as the stage documents them (``backslashreplace``).
 
 Tests marked ``xfail(strict=True)`` pin bugs found here; each reason says what is wrong.
@@ -26,6 +26,8 @@ from typing import Any, overload
 
 import pygit2
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from gitrepo import git, git_bytes, hermetic_process
 
 from gitstream.errors import RepositoryError
@@ -252,14 +254,56 @@ def git_commits(
     return commits
 
 
-_HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@", re.M)
+_HUNK = re.compile(rb"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def zero_context_hunks(patch: bytes) -> list[Hunk]:
+    """The changes of a unified diff (any context), each as ``git diff -U0`` would head it.
+
+    A line-by-line walk, independent of the stage's parser: context lines end a change, and a
+    side with no lines names the line after which the change applies.
+    """
+    hunks: list[Hunk] = []
+    old = new = rem = add = 0
+    in_hunk = False
+
+    def flush() -> None:
+        nonlocal old, new, rem, add
+        if rem or add:
+            hunks.append((old if rem else old - 1, rem, new if add else new - 1, add))
+            old, new, rem, add = old + rem, new + add, 0, 0
+
+    for line in patch.split(b"\n"):
+        m = _HUNK.match(line)
+        if m:
+            flush()
+            in_hunk = True
+            a, b, c, d = (int(g) if g is not None else None for g in m.groups())
+            old = a if b != 0 else a + 1  # type: ignore[operator]
+            new = c if d != 0 else c + 1  # type: ignore[operator]
+        elif not in_hunk or not line:
+            continue
+        elif line.startswith(b"-"):
+            rem += 1
+        elif line.startswith(b"+"):
+            add += 1
+        elif line.startswith(b" "):
+            flush()
+            old, new = old + 1, new + 1
+        elif not line.startswith(b"\\"):  # a new file's header: the hunk is over
+            flush()
+            in_hunk = False
+    flush()
+    return hunks
 
 
 def git_hunks(
     repo: Path, parent: str | None, commit: str, change: GitChange, *, renames: bool
 ) -> tuple[Hunk, ...]:
-    """The zero-context hunks of one change, from ``git diff -U0 parent commit -- path``.
+    """The zero-context hunks of one change, from ``git diff parent commit -- path``.
 
+    git diffs with its default three lines of context, as ``git log --numstat`` does: with
+    ``-U0`` it would trim the files' common tail first and may align lines differently.
     git shows a type change as a deletion and an addition; the stage documents them folded
     into one whole-file replacement, so they are folded here the same way.
     """
@@ -278,7 +322,6 @@ def git_hunks(
     out = git_bytes(
         repo,
         "diff",
-        "-U0",
         "--no-color",
         "--no-ext-diff",
         "--no-textconv",
@@ -288,15 +331,7 @@ def git_hunks(
         "--",
         *spec,
     )
-    hunks = [
-        (
-            int(m.group(1)),
-            1 if m.group(2) is None else int(m.group(2)),
-            int(m.group(3)),
-            1 if m.group(4) is None else int(m.group(4)),
-        )
-        for m in _HUNK.finditer(out)
-    ]
+    hunks = zero_context_hunks(out)
     if change.status == "T" and hunks:
         removed, added = sum(h[1] for h in hunks), sum(h[3] for h in hunks)
         hunks = [(1 if removed else 0, removed, 1 if added else 0, added)]
@@ -427,16 +462,13 @@ def test_symlink_turned_into_file_with_same_text_counts_as_numstat(tmp_path: Pat
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="git's zero-context diff differs from its numstat here: with -U0 git trims the "
-    "files' common tail before diffing (xdiff-interface.c, trim_common_tail, only when the "
-    "context is 0), which moves one unchanged line into a removal and an addition: -U0 "
-    "counts 11/66 where -U1..-U3 and numstat count 10/65. The diff stage reads -U0 hunks, "
-    "as git blame diffs (it gives that line to the newer commit too)",
-)
 def test_zero_context_hunks_count_as_numstat_on_a_trimmed_tail(tmp_path: Path) -> None:
-    """A real edit of couples.py (this project's commit 63c72d3) counts as numstat does."""
+    """A real edit of couples.py (this project's commit 63c72d3) counts as numstat does.
+
+    With ``-U0`` git trims the files' common tail before diffing (``trim_common_tail`` in
+    xdiff-interface.c, only when the context is 0), which turns one unchanged line into a
+    removal and an addition here: 11/66 where numstat counts 10/65.
+    """
     make_repo(tmp_path, [
         {"files": {"couples.py": (DATA / "zero_context_old.txt").read_text()}},
         {"files": {"couples.py": (DATA / "zero_context_new.txt").read_text()}},
@@ -799,6 +831,56 @@ class Blocks:
         chunk = bytes(self.data[self.pos : self.pos + min(size, 1 << 20)])
         self.pos += len(chunk)
         return chunk
+
+
+class Cuts:
+    """git's output handed out in reads of the given sizes, cycled: boundaries fall anywhere."""
+
+    def __init__(self, data: bytes, sizes: Sequence[int]) -> None:
+        self.data = data
+        self.sizes = sizes
+        self.pos = 0
+        self.turn = 0
+
+    def read1(self, size: int = -1) -> bytes:
+        n = min(size, self.sizes[self.turn % len(self.sizes)])
+        self.turn += 1
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += len(chunk)
+        return chunk
+
+
+@pytest.fixture(scope="module")
+def hunk_shapes(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[CommitMeta]]:
+    """git's raw diff-tree output over edits of every hunk shape, and the commits it covers."""
+    repo = tmp_path_factory.mktemp("shapes")
+    base = [f"line {i}\n" for i in range(40)]
+    close = base[:5] + ["a\n"] + base[6:7] + ["b\n"] + base[8:10] + ["c\n"] + base[11:]
+    make_repo(repo, [
+        {"files": {"f": "".join(base), "g": "x\ny", "h": "1\n2\n3\n"}},
+        # changes one and two context lines apart (one -U1 hunk), at both ends, no final newline
+        {"files": {"f": "new\n" + "".join(close[1:-1]) + "end\n", "g": "x\ny\nz", "h": "0\n1\n3\n"}},
+        {"files": {"f": "".join(base[::2]), "g": None, "h": "1\n2\n3\n4\n"}},
+        {"files": {"f": "".join(reversed(base)) + "x" * 300 + "\n", "h": " 1\n2\n3\n4\n"}},
+    ])  # fmt: skip
+    check_against_git(repo)  # read whole, the hunks are git's
+    r = pygit2.Repository(str(repo))
+    commits = select_commits(r).commits
+    metas = list(commits.range(0, len(commits)))
+    stage = DiffStage(git_dir(r))
+    with stage.spawn(metas) as out:
+        data = out.read()
+    return data, metas
+
+
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=12))
+def test_reads_cut_anywhere_give_the_same_hunks(
+    hunk_shapes: tuple[bytes, list[CommitMeta]], sizes: list[int]
+) -> None:
+    """Hunk bodies and context lines cut by read boundaries are counted as if read whole."""
+    data, metas = hunk_shapes
+    whole = list(DiffStage("unused").parse(Blocks(data), metas))
+    assert list(DiffStage("unused").parse(Cuts(data, sizes), metas)) == whole
 
 
 def test_very_long_content_line_is_not_held_in_memory() -> None:

@@ -1,10 +1,10 @@
 """The diff stage: per commit, per file, git's own zero-context hunks against the first parent.
 
-Diffs come from ``git diff-tree --stdin --raw -p -U0`` run as a subprocess, fed the chunk's
+Diffs come from ``git diff-tree --stdin --raw -p -U1`` run as a subprocess, fed the chunk's
 "commit first-parent" pairs and parsed as a stream. Measured on git/git (design.md), git's own
 diff machinery is 2-3x faster than libgit2's through pygit2 and, more importantly, its hunks and
-rename pairing are the ones ``git log --numstat`` and ``git blame`` use, so our line counts
-agree with git's to the line. The raw part (``--raw``) gives exact paths and statuses; the
+rename pairing are the ones ``git log --numstat`` uses, so our line counts agree with git's to
+the line. One line of context, not zero: see :func:`diff_tree_command`. The raw part (``--raw``) gives exact paths and statuses; the
 patch part gives hunks and binary flags, one ``diff --git`` section per raw entry, except that
 a type change (``T``) is shown as a deletion followed by an addition and is folded back into one
 change here.
@@ -34,8 +34,8 @@ from gitstream.git.walk import CommitMeta
 from gitstream.records import CommitRecord, FileChange, Hunk, Status
 
 # The lines of diff-tree's output that matter, each kind in its own group: hunk headers (1-4),
-# raw entries (5), section starts (6), binary markers (7) and commit headers (8). Content lines
-# start with + - or \\ and match none of them.
+# raw entries (5), section starts (6), binary markers (7), commit headers (8) and context lines
+# (9). Removed and added lines start with - or +, and match none of them.
 # Every line that matters starts after a newline; the parser puts one before each block, whose
 # lines are whole. Starting with a literal "\n" (not "^" under re.M) lets the regex engine jump
 # from newline to newline in C instead of trying every byte: 3.2x faster on content-heavy output.
@@ -44,11 +44,12 @@ _LINE = re.compile(
     rb"|(:[^\n]*)"
     rb"|(diff --git )"
     rb"|(Binary files )"
-    rb"|([0-9a-f]{40}(?:[0-9a-f]{24})?)$)",
+    rb"|([0-9a-f]{40}(?:[0-9a-f]{24})?)$"
+    rb"|( ))",
     re.M,
 )
 _BLOCK = 1 << 20
-_CONTENT = (b"+", b"-", b"\\")
+_CONTENT = (b"+", b"-", b" ", b"\\")
 _ESCAPES = {
     ord("a"): 7,
     ord("b"): 8,
@@ -123,6 +124,59 @@ class PathFilter:
         return (not self.include or hit(self.include)) and not hit(self.exclude)
 
 
+class _Body:
+    """The body of the hunk being read: where it stands on each side, and the change so far.
+
+    A ``-U1`` hunk holds one change, or several separated by one or two context lines. Each
+    change is the zero-context hunk ``git diff -U0`` would print if it did not trim the files'
+    common tail first (see :func:`diff_tree_command`).
+    """
+
+    __slots__ = ("add", "hunks", "new", "old", "open", "rem")
+
+    def __init__(self) -> None:
+        self.open = False
+        self.hunks: list[Hunk] = []
+        self.old = self.new = self.rem = self.add = 0
+
+    def open_at(self, hunks: list[Hunk], a: int, old_lines: bool, c: int, new_lines: bool) -> None:
+        """Start a hunk whose header says ``-a,b +c,d``; ``old_lines`` is ``b > 0``."""
+        self.open = True
+        self.hunks = hunks
+        # The next line on each side; a side without lines names the line before the hunk.
+        self.old = a if old_lines else a + 1
+        self.new = c if new_lines else c + 1
+        self.rem = self.add = 0
+
+    def count(self, text: bytes, start: int, end: int) -> None:
+        """Count the removed and added lines that start in ``text[start:end]``."""
+        self.rem += text.count(b"\n-", start, end)
+        self.add += text.count(b"\n+", start, end)
+
+    def context(self) -> None:
+        """A context line: it ends the change before it and stands on both sides."""
+        if self.rem or self.add:
+            self._emit()
+        self.old += 1
+        self.new += 1
+
+    def close(self) -> None:
+        if self.open:
+            if self.rem or self.add:
+                self._emit()
+            self.open = False
+
+    def _emit(self) -> None:
+        rem, add = self.rem, self.add
+        # git's zero-context convention: an empty side names the line after which it applies.
+        self.hunks.append(
+            (self.old if rem else self.old - 1, rem, self.new if add else self.new - 1, add)
+        )
+        self.old += rem
+        self.new += add
+        self.rem = self.add = 0
+
+
 class _Entry:
     """A raw diff entry being filled from its patch section(s)."""
 
@@ -183,7 +237,14 @@ def _parse_raw(line: bytes) -> _Entry:
 def diff_tree_command(
     git_dir: str, *, renames: bool, delta_cache: int = GIT_DEFAULT_DELTA_CACHE
 ) -> list[str]:
-    """The git command line of the diff stage (also measured by the benchmarks)."""
+    """The git command line of the diff stage (also measured by the benchmarks).
+
+    ``-U1``, not ``-U0``: with no context git trims the two files' common tail before diffing
+    (``trim_common_tail`` in xdiff-interface.c), which can align lines differently from the
+    diff ``git log --numstat`` counts (this project's own history has two such edits). With one
+    line of context git diffs whole files, and :class:`_Body` splits each hunk into its
+    zero-context changes. It costs git about 15% more time than ``-U0``.
+    """
     return [
         "git",
         "--git-dir",
@@ -198,7 +259,7 @@ def diff_tree_command(
         "--always",
         "--raw",
         "-p",
-        "-U0",
+        "-U1",
         "--no-ext-diff",
         "--no-textconv",
         "-M" if renames else "--no-renames",
@@ -303,8 +364,10 @@ class DiffStage:
     def parse(self, out: Readable, metas: list[CommitMeta]) -> Iterator[CommitRecord]:
         """Read git's output in large blocks and let one regex pick out the lines that matter.
 
-        Content lines (+/-/\\) are most of the output and are never looked at in Python: the
-        regex skips them in C, and the hunk headers carry the line counts.
+        git prints one line of context around each change (``-U1``); the changes between
+        context lines are the zero-context hunks. Removed and added lines are never looked at
+        one by one: ``bytes.count`` counts them in C between two context lines, and the regex
+        skips them. A hunk may run over several blocks: its counts are carried.
         """
         keep = self.path_filter.keeps if self.path_filter else None
         fd_read = out.read1
@@ -316,9 +379,11 @@ class DiffStage:
         started = False
         rest = b""
         skipping = False  # inside a content line cut by a block boundary: drop to its end
+        body = _Body()  # the hunk being read, if any
         while True:
             data = fd_read(_BLOCK)
             self.bytes_read += len(data)
+            dropped = b""
             if data:
                 if skipping:
                     nl = data.find(b"\n")
@@ -331,23 +396,36 @@ class DiffStage:
                 block, rest = buf[:cut], buf[cut:]
                 if rest[:1] in _CONTENT:
                     # A content line (or ---/+++ header) is never parsed: rather than carry a
-                    # possibly huge partial line from block to block, skip to its newline.
-                    rest, skipping = b"", True
-                if not block:
+                    # possibly huge partial line from block to block, count it by its first
+                    # byte and skip to its newline.
+                    dropped, rest, skipping = rest[:1], b"", True
+                if not block and not dropped:
                     continue
             else:
                 block, rest = rest, b""
                 if not block:
                     break
-            for m in finditer(b"\n" + block):
+            text = b"\n" + block
+            last = 0  # where the part of a hunk's body not yet counted starts
+            for m in finditer(text):
+                if body.open:
+                    start = m.start()
+                    if start > last:
+                        body.count(text, last, start)
+                    if m.lastindex == 9:  # a context line
+                        body.context()
+                        last = m.end()
+                        continue
+                    body.close()
                 a = m.group(1)
                 if a is not None:  # @@ -a,b +c,d @@
                     if cur is None:
                         raise DiffStageError(f"hunk header before any file: {m.group(0)!r}")
                     b, c, d = m.group(2, 3, 4)
-                    cur.hunks.append(
-                        (int(a), 1 if b is None else int(b), int(c), 1 if d is None else int(d))
+                    body.open_at(
+                        cur.hunks, int(a), b is None or b != b"0", int(c), d is None or d != b"0"
                     )
+                    last = m.end()
                     continue
                 kind = m.lastindex
                 if kind == 5:  # raw entry
@@ -364,7 +442,7 @@ class DiffStage:
                 elif kind == 7:  # Binary files ... differ
                     if cur is not None:
                         cur.binary = True
-                else:  # a commit header
+                elif kind == 8:  # a commit header
                     if started:
                         yield self._record(metas[pos], entries, k, keep)
                         pos += 1
@@ -375,6 +453,15 @@ class DiffStage:
                             f"expected commit {expected} from git diff-tree, got {m.group(0)!r}"
                         )
                     entries, cur, k = [], None, -1
+                else:  # a context line outside a hunk
+                    raise DiffStageError(f"context line outside a hunk: {m.group(0)!r}")
+            if body.open:
+                body.count(text, last, len(text))
+                if dropped == b" ":
+                    body.context()
+                elif dropped:
+                    body.count(b"\n" + dropped, 0, 2)
+        body.close()
         if started:
             yield self._record(metas[pos], entries, k, keep)
             pos += 1
