@@ -26,9 +26,9 @@ from typing import Any, overload
 
 import pygit2
 import pytest
+from gitrepo import git, git_bytes, hermetic_process
 from hypothesis import given
 from hypothesis import strategies as st
-from gitrepo import git, git_bytes, hermetic_process
 
 from gitstream.errors import RepositoryError
 from gitstream.git.diff import DiffStage, PathFilter
@@ -278,9 +278,9 @@ def zero_context_hunks(patch: bytes) -> list[Hunk]:
         if m:
             flush()
             in_hunk = True
-            a, b, c, d = (int(g) if g is not None else None for g in m.groups())
-            old = a if b != 0 else a + 1  # type: ignore[operator]
-            new = c if d != 0 else c + 1  # type: ignore[operator]
+            a, c = int(m.group(1)), int(m.group(3))
+            old = a + 1 if m.group(2) == b"0" else a  # an empty side names the line before
+            new = c + 1 if m.group(4) == b"0" else c
         elif not in_hunk or not line:
             continue
         elif line.startswith(b"-"):
@@ -855,7 +855,7 @@ def hunk_shapes(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[C
     """git's raw diff-tree output over edits of every hunk shape, and the commits it covers."""
     repo = tmp_path_factory.mktemp("shapes")
     base = [f"line {i}\n" for i in range(40)]
-    close = base[:5] + ["a\n"] + base[6:7] + ["b\n"] + base[8:10] + ["c\n"] + base[11:]
+    close = [*base[:5], "a\n", *base[6:7], "b\n", *base[8:10], "c\n", *base[11:]]
     make_repo(repo, [
         {"files": {"f": "".join(base), "g": "x\ny", "h": "1\n2\n3\n"}},
         # changes one and two context lines apart (one -U1 hunk), at both ends, no final newline

@@ -7,20 +7,25 @@ import random
 import sys
 import tracemalloc
 from array import array
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitstream.analyzers._runs import (
     BLOCK_ENTRIES,
+    KEYMAP_SLICE_BYTES,
     MAX_FAN_IN,
     READER_BYTES,
     ROUND_BYTES,
+    SORTED_COPY_BYTES,
     Counts,
     Lineages,
+    SortedCounts,
     Stamps,
     Tallies,
     expand,
@@ -28,6 +33,7 @@ from gitstream.analyzers._runs import (
     merge,
     merge_blocks,
     read_run,
+    split_keys,
     write_run,
 )
 from gitstream.errors import SpillError
@@ -146,8 +152,8 @@ def test_rekey_drops_negative_keys_and_sums_collisions(store: SpillStore) -> Non
     c.spill()
     c.counts.update({1: 10})
 
-    def parity(keys: Sequence[int]) -> list[int]:
-        return [-1 if k == 4 else k % 2 for k in keys]
+    def parity(keys: np.ndarray) -> np.ndarray:
+        return np.array([-1 if k == 4 else k % 2 for k in keys.tolist()], dtype=np.int64)
 
     out = c.rekey("c2", parity, budget=1, fan_in=2)
     assert out.runs  # the 1-byte budget forced runs
@@ -157,7 +163,7 @@ def test_rekey_drops_negative_keys_and_sums_collisions(store: SpillStore) -> Non
 @pytest.mark.parametrize(
     ("mapping", "expected"),
     [
-        ({1: 7, 2: 5, 3: 6}, [(5, 2), (6, 3), (7, 1)]),  # distinct: the dict is built in C
+        ({1: 7, 2: 5, 3: 6}, [(5, 2), (6, 3), (7, 1)]),  # distinct
         ({1: 7, 2: 7, 3: 6}, [(6, 3), (7, 3)]),  # two meet: added
         ({1: 7, 2: -1, 3: 6}, [(6, 3), (7, 1)]),  # one dropped
     ],
@@ -165,10 +171,11 @@ def test_rekey_drops_negative_keys_and_sums_collisions(store: SpillStore) -> Non
 def test_in_memory_rekey_matches_the_spilled_one(
     store: SpillStore, mapping: dict[int, int], expected: list[tuple[int, int]]
 ) -> None:
-    """With nothing spilled and room, re-keying is done in memory, with the same result."""
+    """With nothing spilled and room, re-keying is done in memory (a SortedCounts), with the
+    same result; re-keyed again, or spilled, it still reads the same."""
 
-    def remap(keys: Sequence[int]) -> list[int]:
-        return [mapping[k] for k in keys]
+    def remap(keys: np.ndarray) -> np.ndarray:
+        return np.array([mapping[k] for k in keys.tolist()], dtype=np.int64)
 
     for budget, spilled in ((0, False), (1, True)):
         c = Counts(store, f"c{budget}")
@@ -177,6 +184,11 @@ def test_in_memory_rekey_matches_the_spilled_one(
             c.spill()
         out = c.rekey(f"o{budget}", remap, budget=budget, fan_in=2)
         assert bool(out.runs) == spilled
+        assert isinstance(out, SortedCounts) != spilled
+        assert [(k, v) for k, (v,), _ in out.items()] == expected
+        same = out.rekey(f"s{budget}", lambda keys: keys, budget=1, fan_in=2)
+        assert [(k, v) for k, (v,), _ in same.items()] == expected
+        out.spill()
         assert [(k, v) for k, (v,), _ in out.items()] == expected
 
 
@@ -214,6 +226,39 @@ def test_counts_nbytes_matches_tracemalloc() -> None:
     finally:
         tracemalloc.stop()
     assert abs(c.nbytes() - used) / used < 0.10
+
+
+def test_in_memory_rekey_stays_within_its_estimate() -> None:
+    """An in-memory Counts.rekey allocates at most SORTED_COPY_BYTES an entry on top of the
+    Counts it reads, and the SortedCounts it makes holds what its nbytes says."""
+    rng = random.Random(3)
+    c = Counts(SpillStore(Path("/nonexistent")), "c")
+    for _ in range(50_000):
+        a = rng.randrange(1, 20_000)
+        c.counts[a << 32 | rng.randrange(a + 1, 40_000)] += 1
+
+    def half(keys: np.ndarray) -> np.ndarray:  # many keys meet, some are dropped
+        hi, lo = split_keys(keys)
+        new: np.ndarray = np.where(hi % 7 == 0, -1, hi // 2 << 32 | lo // 2)
+        return new
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        room = len(c) * SORTED_COPY_BYTES + KEYMAP_SLICE_BYTES
+        out = c.rekey("o", half, budget=room, fan_in=2)
+        held, peak = (m - before for m in tracemalloc.get_traced_memory())
+    finally:
+        tracemalloc.stop()
+    assert isinstance(out, SortedCounts)
+    assert peak <= room, f"{(peak - KEYMAP_SLICE_BYTES) / len(c):.0f} bytes an entry"
+    assert abs(held - out.nbytes()) <= 4096
+    want: Counter[int] = Counter()
+    for key, n in c.counts.items():
+        hi, lo = key >> 32, key & 0xFFFFFFFF
+        if hi % 7:
+            want[hi // 2 << 32 | lo // 2] += n
+    assert [(k, v) for k, (v,), _ in out.items()] == sorted(want.items())
 
 
 def test_tallies_and_stamps_nbytes_match_tracemalloc() -> None:

@@ -13,7 +13,9 @@ entries sorted by key, zstd-compressed through :meth:`SpillStore.open_records`, 
 again. :meth:`_Runs.blocks` merges the runs and what is still in memory (:func:`merge_blocks`,
 a k-way merge of whole columns) into one sorted stream, combining equal keys, and
 :meth:`_Runs.items` gives it entry by entry; :meth:`_Runs.rekey` streams blocks under new keys
-into a fresh accumulator, which is how finalize re-sorts by file name.
+into a fresh accumulator, which is how finalize re-sorts by file name. A :class:`Counts` that
+was never spilled re-keys in memory instead, with numpy: new keys, one sort, and the sums of
+keys that meet, kept as two arrays (:class:`SortedCounts`, 16 bytes an entry).
 
 Run format: one run is a sequence of records of up to :data:`BLOCK_ENTRIES` entries each::
 
@@ -58,14 +60,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from typing import ClassVar
 
+import numpy as np
+
 from gitstream.errors import SpillError
 from gitstream.records import FileChange
 from gitstream.streaming.spill import SpillStore
 
 Entry = tuple[int, tuple[int, ...], bytes]
 """One accumulator entry: ``(key, values, blob)``; entries sort as tuples."""
-KeyMap = Callable[[Sequence[int]], list[int]]
-"""Old keys to new keys, a block at a time (see :meth:`_Runs.rekey`); negative drops a key."""
+KeyMap = Callable[["np.ndarray"], "np.ndarray"]
+"""Old keys (``uint64``) to new keys (``int64``), a block or a whole accumulator at a time
+(see :meth:`_Runs.rekey`); a negative new key drops the entry. :func:`split_keys` gives the
+two halves of old keys."""
 
 MASK32 = 0xFFFFFFFF
 BLOCK_ENTRIES = 2048
@@ -77,6 +83,12 @@ MAX_FAN_IN = 32
 
 _HEAD = struct.Struct("<III")
 _BIG_ENDIAN = sys.byteorder == "big"
+
+
+def split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``hi`` and ``lo`` halves of ``hi << 32 | lo`` keys, as ``int64`` arrays (mixing
+    ``uint64`` and ``int64`` in numpy gives floats)."""
+    return (keys >> 32).astype(np.int64), (keys & MASK32).astype(np.int64)
 
 
 def fan_in_for(budget: int) -> int:
@@ -440,14 +452,14 @@ class _Runs:
     def rekey(self, name: str, keys: KeyMap, budget: int, fan_in: int) -> _Runs:
         """A new accumulator holding every entry under its new key; negative keys are dropped.
 
-        ``keys`` maps a sequence of old keys to the list of their new keys (a block at a
-        time, so the caller's mapping runs as one comprehension, not a call per entry). The
-        new accumulator spills whenever it holds more than ``budget`` bytes (0: never),
-        looked at after every block of at most :data:`BLOCK_ENTRIES` entries.
+        ``keys`` maps an array of old keys to the array of their new keys (a block at a
+        time, so the caller's mapping runs vectorised, not a call per entry). The new
+        accumulator spills whenever it holds more than ``budget`` bytes (0: never), looked
+        at after every block of at most :data:`BLOCK_ENTRIES` entries.
         """
         out = self._fresh(name)
         for old, values, blobs in self.blocks(fan_in):
-            out.add_block(keys(old), values, blobs)
+            out.add_block(keys(np.frombuffer(old, dtype=np.uint64)).tolist(), values, blobs)
             if budget and out.nbytes() + out.reserve() > budget:
                 out.spill()
         return out
@@ -492,30 +504,96 @@ class Counts(_Runs):
                 counts[key] = get(key, 0) + value
 
     def rekey(self, name: str, keys: KeyMap, budget: int, fan_in: int) -> _Runs:
-        """As :meth:`_Runs.rekey`; when nothing was spilled and the copy fits, done in memory:
-        the new keys in one call, and when they are distinct and none is dropped (the usual
-        case) the new dict is built in C.
+        """As :meth:`_Runs.rekey`; when nothing was spilled and the copy fits, done in memory
+        on arrays (``keys`` called on slices, one sort) into a :class:`SortedCounts`. Each
+        array is dropped as soon as the next exists: :data:`SORTED_COPY_BYTES` an entry.
         """
-        # The copy is about the size of the original and grows the same way.
-        if self.runs or (budget and self.nbytes() + self.reserve() > budget):
+        n = len(self.counts)
+        if self.runs or (budget and n * SORTED_COPY_BYTES + KEYMAP_SLICE_BYTES > budget):
             return super().rekey(name, keys, budget, fan_in)
-        out = Counts(self.store, name)
-        new = keys(list(self.counts))
-        if new and min(new) >= 0 and len(set(new)) == len(new):
-            out.counts = Counter(dict(zip(new, self.counts.values(), strict=True)))
-        else:
-            out.add_block(new, array("q", self.counts.values()), b"")
-        return out
+        old, values = self._arrays()
+        new = np.empty(n, dtype=np.int64)
+        for start in range(0, n, KEYMAP_SLICE):
+            new[start : start + KEYMAP_SLICE] = keys(old[start : start + KEYMAP_SLICE])
+        del old
+        kept = new >= 0
+        if not kept.all():
+            new, values = new[kept], values[kept]
+        del kept
+        order = np.argsort(new, kind="stable")
+        new = new[order]
+        values = values[order]
+        del order
+        if len(new) > 1:
+            starts = np.flatnonzero(np.concatenate(([True], new[1:] != new[:-1])))
+            if len(starts) < len(new):  # keys that met: add their counts
+                new, values = new[starts], np.add.reduceat(values, starts)
+        return SortedCounts(self.store, name, new, values)
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.counts)
+        return (
+            np.fromiter(self.counts.keys(), dtype=np.uint64, count=n),
+            np.fromiter(self.counts.values(), dtype=np.int64, count=n),
+        )
 
     def _memory_blocks(self) -> Iterator[Block]:
-        counts = self.counts
-        order = sorted(counts)
-        for start in range(0, len(order), BLOCK_ENTRIES):
-            keys = order[start : start + BLOCK_ENTRIES]
-            yield array("Q", keys), array("q", map(counts.__getitem__, keys)), b""
+        keys, values = self._arrays()
+        order = np.argsort(keys)
+        return _array_blocks(keys[order], values[order])
 
     def _clear(self) -> None:
         self.counts.clear()
+
+
+SORTED_COPY_BYTES = 48
+"""Peak bytes an entry of an in-memory :meth:`Counts.rekey`, on top of the Counts it reads
+(tracemalloc: 32-34; ``tests/test_runs.py`` checks the bound): the values, the new keys, the
+sort order and a sorted copy, or when keys meet the starts of equal runs and their sums."""
+KEYMAP_SLICE = 16_384
+KEYMAP_SLICE_BYTES = KEYMAP_SLICE * 160  # a key map's temporaries on one slice, generously
+
+
+def _array_blocks(keys: np.ndarray, values: np.ndarray) -> Iterator[Block]:
+    """Sorted key and ``int64`` value arrays as blocks of :data:`BLOCK_ENTRIES` columns."""
+    for start in range(0, len(keys), BLOCK_ENTRIES):
+        block_keys: array[int] = array("Q")
+        block_keys.frombytes(keys[start : start + BLOCK_ENTRIES].tobytes())
+        block_values: array[int] = array("q")
+        block_values.frombytes(values[start : start + BLOCK_ENTRIES].tobytes())
+        yield block_keys, block_values, b""
+
+
+class SortedCounts(_Runs):
+    """What an in-memory :meth:`Counts.rekey` makes: counts as two ``int64`` arrays, keys
+    unique and ascending. It is read (:meth:`blocks`, :meth:`items`) and spilled, not added
+    to: re-keying it again makes a :class:`Counts`."""
+
+    def __init__(self, store: SpillStore, name: str, keys: np.ndarray, values: np.ndarray) -> None:
+        super().__init__(store, name, 1, 0)
+        self.keys = keys
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def nbytes(self) -> int:
+        return int(self.keys.nbytes + self.values.nbytes)
+
+    def reserve(self) -> int:
+        return 0  # a spill copies one block at a time
+
+    def add_entry(self, key: int, vals: tuple[int, ...], raw: bytes) -> None:
+        raise TypeError("a re-keyed SortedCounts is read, not added to")
+
+    def _fresh(self, name: str) -> _Runs:
+        return Counts(self.store, name)
+
+    def _memory_blocks(self) -> Iterator[Block]:
+        return _array_blocks(self.keys, self.values)
+
+    def _clear(self) -> None:
+        self.keys = self.values = np.zeros(0, dtype=np.int64)
 
 
 class Tallies(_Runs):

@@ -29,9 +29,11 @@ does not read git nor render anything.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from itertools import combinations
 from typing import Any, ClassVar
+
+import numpy as np
 
 from gitstream.analyzers._lineage import LineageAnalyzer
 from gitstream.analyzers._runs import (
@@ -39,6 +41,7 @@ from gitstream.analyzers._runs import (
     Counts,
     _Runs,
     fan_in_for,
+    split_keys,
 )
 from gitstream.analyzers.base import AnalysisContext, LazyMapping, LazySequence, encode_json
 from gitstream.records import CommitRecord
@@ -55,11 +58,20 @@ def person_display(context: AnalysisContext, person: int) -> str:
     return f"#{person - (1 << 32) if person > MASK32 >> 1 else person}"
 
 
-def person_ranks(context: AnalysisContext, people: set[int]) -> tuple[list[str], dict[int, int]]:
-    """Sorted distinct displays of ``people`` and each person's index into them."""
+def person_ranks(
+    context: AnalysisContext, people: set[int]
+) -> tuple[list[str], Callable[[np.ndarray], np.ndarray]]:
+    """Sorted distinct displays of ``people``, and a function from an array of people (each
+    one of ``people``, as the 32 bits keys hold) to their indices into the displays."""
     displays = sorted({person_display(context, p) for p in people})
     position = {name: i for i, name in enumerate(displays)}
-    return displays, {p: position[person_display(context, p)] for p in people}
+    ids = np.array(sorted(people), dtype=np.int64)
+    ranks = np.array([position[person_display(context, p)] for p in ids.tolist()], dtype=np.int64)
+
+    def rank_of(persons: np.ndarray) -> np.ndarray:
+        return ranks[np.searchsorted(ids, persons)]
+
+    return displays, rank_of
 
 
 class CouplesAnalyzer(LineageAnalyzer):
@@ -139,25 +151,23 @@ class CouplesAnalyzer(LineageAnalyzer):
                 revisions[r] += table.columns[_REVISIONS][lineage]
                 soc[r] += table.columns[_SOC][lineage]
 
-        def pair_keys(keys: Sequence[int]) -> list[int]:
+        displays, person_rank = person_ranks(self.context, self._people)
+        ranks = np.frombuffer(rank, dtype=np.int64)
+
+        def pair_keys(keys: np.ndarray) -> np.ndarray:
             # (a, b) of lineages to (min, max) of their names' ranks; a file paired with
             # itself (two lineages ending under one name) or a file left out: dropped.
-            return [
-                -1
-                if (a := rank[key >> 32]) < 0 or (b := rank[key & MASK32]) < 0 or a == b
-                else a << 32 | b
-                if a < b
-                else b << 32 | a
-                for key in keys
-            ]
+            hi, lo = split_keys(keys)
+            a, b = ranks[hi], ranks[lo]
+            new: np.ndarray = np.minimum(a, b) << 32 | np.maximum(a, b)
+            new[(a < 0) | (b < 0) | (a == b)] = -1
+            return new
 
-        displays, by_person = person_ranks(self.context, self._people)
-
-        def touch_keys(keys: Sequence[int]) -> list[int]:
-            return [
-                -1 if (r := rank[key & MASK32]) < 0 else by_person[key >> 32] << 32 | r
-                for key in keys
-            ]
+        def touch_keys(keys: np.ndarray) -> np.ndarray:
+            hi, lo = split_keys(keys)
+            r = ranks[lo]
+            new: np.ndarray = np.where(r < 0, -1, person_rank(hi) << 32 | r)
+            return new
 
         pairs, touches = self._rekey_all(
             [

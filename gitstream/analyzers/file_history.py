@@ -19,9 +19,11 @@ module does not read git nor render anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from itertools import groupby
 from typing import Any, ClassVar
+
+import numpy as np
 
 from gitstream.analyzers._lineage import LineageAnalyzer
 from gitstream.analyzers._runs import (
@@ -32,6 +34,7 @@ from gitstream.analyzers._runs import (
     Tallies,
     _Runs,
     fan_in_for,
+    split_keys,
 )
 from gitstream.analyzers.base import AnalysisContext, LazyMapping, LazySequence
 from gitstream.analyzers.couples import person_ranks
@@ -113,20 +116,23 @@ class FileHistoryAnalyzer(LineageAnalyzer):
         budget = self._budget
         fan_in = fan_in_for(budget)
         names, rank = table.ranks("alive")
-        displays, by_person = person_ranks(self.context, self._people)
+        displays, person_rank = person_ranks(self.context, self._people)
         lineage_of = [0] * len(names)
         for lineage, r in enumerate(rank):
             if r >= 0:
                 lineage_of[r] = lineage
 
-        def file_keys(keys: Sequence[int]) -> list[int]:
-            return [-1 if (r := rank[key >> 32]) < 0 else r << 32 | (key & MASK32) for key in keys]
+        ranks = np.frombuffer(rank, dtype=np.int64)
 
-        def stats_keys(keys: Sequence[int]) -> list[int]:
-            return [
-                -1 if (r := rank[key >> 32]) < 0 else r << 32 | by_person[key & MASK32]
-                for key in keys
-            ]
+        def file_keys(keys: np.ndarray) -> np.ndarray:
+            hi, lo = split_keys(keys)
+            r = ranks[hi]
+            return np.where(r < 0, -1, r << 32 | lo)
+
+        def stats_keys(keys: np.ndarray) -> np.ndarray:
+            hi, lo = split_keys(keys)
+            r = ranks[hi]
+            return np.where(r < 0, -1, r << 32 | person_rank(lo))
 
         plans: list[tuple[_Runs, str, KeyMap]] = [(self._stats, "stats-by-name", stats_keys)]
         if self._commits is not None:

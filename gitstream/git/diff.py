@@ -4,10 +4,10 @@ Diffs come from ``git diff-tree --stdin --raw -p -U1`` run as a subprocess, fed 
 "commit first-parent" pairs and parsed as a stream. Measured on git/git (design.md), git's own
 diff machinery is 2-3x faster than libgit2's through pygit2 and, more importantly, its hunks and
 rename pairing are the ones ``git log --numstat`` uses, so our line counts agree with git's to
-the line. One line of context, not zero: see :func:`diff_tree_command`. The raw part (``--raw``) gives exact paths and statuses; the
-patch part gives hunks and binary flags, one ``diff --git`` section per raw entry, except that
-a type change (``T``) is shown as a deletion followed by an addition and is folded back into one
-change here.
+the line. One line of context, not zero: see :func:`diff_tree_command`. The raw part
+(``--raw``) gives exact paths and statuses; the patch part gives hunks and binary flags, one
+``diff --git`` section per raw entry, except that a type change (``T``) is shown as a
+deletion followed by an addition and is folded back into one change here.
 
 git's caches are capped (``git_memory_caps``) and one process serves one chunk, so its memory
 does not grow with the walk. Filtering by ``--include``/``--exclude`` happens here too. This
