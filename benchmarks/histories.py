@@ -44,7 +44,7 @@ and the same at 20k and 60k so that their time ratio measures commits, not tree 
 CONTENTS = ("real", "small")
 """``real``: ``SynthSpec.real_sized`` (the default); ``small``: ``SynthSpec.realistic``."""
 
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([km]?)(?::(\d+))?$", re.IGNORECASE)
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([km]?)(?::(\d+))?(?:@(\d+)h)?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class Size:
     files: int
     content: str = "real"
     """``real`` (source-code-sized files and edits) or ``small`` (files of tens of lines)."""
+    hours_per_commit: int = 1
+    """The history's cadence (``2k@3h``): what git-of-theseus's cost follows, one ``git blame``
+    per file per week of history."""
 
     def __post_init__(self) -> None:
         if self.content not in CONTENTS:
@@ -63,30 +66,45 @@ class Size:
 
     def spec(self) -> SynthSpec:
         if self.content == "small":
-            return SynthSpec.realistic(self.commits, self.files, seed=0)
-        return SynthSpec.real_sized(self.commits, self.files, seed=0)
+            spec = SynthSpec.realistic(self.commits, self.files, seed=0)
+        else:
+            spec = SynthSpec.real_sized(self.commits, self.files, seed=0)
+        if self.hours_per_commit != 1:
+            spec = dataclasses.replace(spec, seconds_per_commit=3600 * self.hours_per_commit)
+        return spec
 
     def cache_name(self) -> str:
         """The repository's directory under the cache; the small histories keep their old name."""
         name = f"synth-{self.commits}c-{self.files}f-s{self.spec().seed}"
-        return name if self.content == "small" else f"{name}-{self.content}"
+        if self.content != "small":
+            name = f"{name}-{self.content}"
+        return name if self.hours_per_commit == 1 else f"{name}-{self.hours_per_commit}h"
 
 
 def parse_size(text: str, content: str = "real") -> Size:
-    """``2k``, ``60000``, ``20k:8000`` (commits[:files]), with ``content`` real or small."""
+    """``2k``, ``60000``, ``20k:8000``, ``2k@3h`` (commits[:files][@hours per commit]), with
+    ``content`` real or small; the label leaves the cadence out."""
     m = _SIZE.match(text.strip())
     if not m:
         raise ValueError(f"bad size {text!r}: use e.g. 2k, 60000 or 20k:8000 (commits[:files])")
-    number, unit, files = m.groups()
+    number, unit, files, hours = m.groups()
     commits = int(float(number) * {"": 1, "k": 1000, "m": 1_000_000}[unit.lower()])
     if commits < 1:
         raise ValueError(f"bad size {text!r}: at least one commit")
     n_files = int(files) if files else (SMALL_FILES if commits < 10_000 else LARGE_FILES)
-    label = text.strip().split(":")[0].lower()
+    label = text.strip().split("@")[0].split(":")[0].lower()
     label = label if not files else f"{label}:{n_files}"
     if content != "real":
         label = f"{label}-{content}"
-    return Size(label=label, commits=commits, files=n_files, content=content)
+    if hours is not None and int(hours) < 1:
+        raise ValueError(f"bad size {text!r}: at least one hour per commit")
+    return Size(
+        label=label,
+        commits=commits,
+        files=n_files,
+        content=content,
+        hours_per_commit=int(hours) if hours else 1,
+    )
 
 
 def parse_sizes(text: str, content: str = "real") -> list[Size]:

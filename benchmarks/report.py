@@ -360,6 +360,9 @@ def history_title(h: dict[str, Any]) -> str:
         parts.append(f"{stats['commits']:,} in all, {stats['merges']:,} merges")
     if info.get("live_files") is not None:
         parts.append(f"{info['live_files']:,} files at HEAD")
+    seconds = (info.get("spec") or {}).get("seconds_per_commit")
+    if seconds:
+        parts.append(f"a commit every {seconds / 3600:g} h")
     return f"{info['label']}: " + ", ".join(parts)
 
 
