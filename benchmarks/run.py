@@ -5,7 +5,8 @@ For every history (generated ones of ``--sizes``, cached under ``--cache``, and 
 
 - git's diff floor: ``git diff-tree --stdin -r --root -M -p -U0`` fed the same
   commit/first-parent pairs gitstream diffs, output discarded; and gitstream's own command
-  line (:func:`gitstream.git.diff.diff_tree_command`) on the same input;
+  line (:func:`gitstream.git.diff.diff_tree_command`, with the caches a run at the speed budget
+  gives it) on the same input;
 - ``git log --first-parent --numstat`` and a raw pygit2 hunk walk (``benchmarks.pygit2_walk``);
 - ``gitstream analyze`` for each analyzer alone at the speed budget (default: the largest of
   ``--budgets``), and with all analyzers at every budget (``--full-matrix``: every analyzer at
@@ -47,6 +48,7 @@ from benchmarks.measure import Measurement, best_of, measure
 from gitstream.config import parse_size
 from gitstream.errors import UsageError
 from gitstream.git.diff import diff_tree_command
+from gitstream.git.repo import git_caps
 from gitstream.synth import hermetic_git_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,7 +284,12 @@ class Bench:
             Job(
                 FLOOR_OWN,
                 "floor",
-                diff_tree_command(gd, renames=True),
+                # the caps a run at the speed budget gives its git
+                diff_tree_command(
+                    gd,
+                    renames=True,
+                    caps=git_caps(pygit2.Repository(gd), parse_size(self.args.speed_budget)),
+                ),
                 h.first_parent_commits,
                 stdin=h.pairs,
             )

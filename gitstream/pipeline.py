@@ -37,15 +37,14 @@ from gitstream.git.prefetch import (
     segment_size,
 )
 from gitstream.git.repo import (
+    GitCaps,
     cap_libgit2_memory,
-    delta_cache_for,
+    git_caps,
     git_dir,
-    git_subprocess_estimate,
     open_repository,
 )
 from gitstream.git.walk import History, select_commits
 from gitstream.streaming.memory import PeakSampler, process_tree_rss, release_native_memory
-from gitstream.streaming.planner import MAX_CHUNK_SIZE
 from gitstream.streaming.runner import ChunkCallback, ProgressCallback, Runner, RunTotals
 from gitstream.streaming.schedule import Schedule, SchedulerConfig, compute_schedule
 from gitstream.streaming.spill import SpillCleanupGuard, SpillStore
@@ -67,8 +66,8 @@ class Prepared:
     startup_rss: int
     workers: int
     """git processes diffing at once (``--workers``, or chosen from cores and budget)."""
-    delta_cache: int
-    """Each git's delta base cache, in bytes: counted in P and passed to the diff stage."""
+    git: GitCaps
+    """Each git's caches (delta bases, mapped packs): counted in P and passed to the diff stage."""
 
 
 def prepare(config: AnalysisConfig) -> Prepared:
@@ -90,21 +89,22 @@ def prepare(config: AnalysisConfig) -> Prepared:
     repo.free()
     release_native_memory()
     rss = process_tree_rss()
-    # P: this process as it stands after the walk, plus the git subprocess every chunk starts
-    # (part of the process tree, so part of the budget).
-    # The walk's own peak (libgit2's windows, its commit list) came before any git subprocess;
-    # the larger of the two is what the process tree has already needed.
+    # P: this process as it stands after the walk, plus the git subprocess every segment of
+    # commits starts (part of the process tree, so part of the budget).
     # RESERVE: what the analyzers hold that does not hibernate (per-file lineage tables, the
     # burndown history, allocator slack): measured +39 MiB over a 30k-commit, 6k-file history
     # with every analyzer at a 128 MiB budget, which took the tree 5% over. Counting it in P
     # is what makes the minimum budget one the engine can honour.
-    delta_cache = delta_cache_for(config.memory_bytes)
-    git_each = git_subprocess_estimate(repo, delta_cache)
-    overhead = max(_own_high_water_mark(), rss + git_each) + RESERVE_BYTES
+    caps = git_caps(repo, config.memory_bytes)
+    # The walk's own peak (libgit2's windows, its commit list) came before any git subprocess;
+    # the larger of the two is what the process tree has already needed.
+    own_peak = _own_high_water_mark()
 
     def schedule_for(workers: int) -> Schedule:
         # Every git diffing at once is part of the process tree: each extra worker's git
         # counts in P as the first one does.
+        git_each = caps.estimate(segment_size(len(history.commits), workers))
+        overhead = max(own_peak, rss + git_each) + RESERVE_BYTES
         return compute_schedule(
             SchedulerConfig(
                 total_commits=len(history.commits),
@@ -121,7 +121,7 @@ def prepare(config: AnalysisConfig) -> Prepared:
         schedule = schedule_for(workers)
     else:
         workers, schedule = _default_workers(schedule_for, len(history.commits))
-    return Prepared(config, repo, history, classes, schedule, rss, workers, delta_cache)
+    return Prepared(config, repo, history, classes, schedule, rss, workers, caps)
 
 
 def _default_workers(schedule_for: Callable[[int], Schedule], commits: int) -> tuple[int, Schedule]:
@@ -212,16 +212,14 @@ def analysis(
             work_tree=p.repo.workdir,
             renames=config.renames,
             path_filter=PathFilter(config.include, config.exclude),
-            delta_cache=p.delta_cache,
+            caps=p.git,
         )
 
         workers = p.workers
         records = diff_stream(
             diff,
             history.commits,
-            segment=segment_size(
-                min(schedule.chunk_size, MAX_CHUNK_SIZE), len(history.commits), workers
-            ),
+            segment=segment_size(len(history.commits), workers),
             workers=workers,
             max_buffer_bytes=_prefetch_bytes(schedule),
         )

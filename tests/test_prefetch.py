@@ -9,8 +9,16 @@ import pytest
 
 from gitstream.errors import GitstreamError
 from gitstream.git.diff import DiffStage, diff_tree_command
-from gitstream.git.prefetch import MIN_PARALLEL_SEGMENT, diff_stream, segment_size
-from gitstream.git.repo import delta_cache_for, git_dir, open_repository
+from gitstream.git.prefetch import MAX_SEGMENT, MIN_PARALLEL_SEGMENT, diff_stream, segment_size
+from gitstream.git.repo import (
+    GIT_GROWTH_PER_COMMIT,
+    GitCaps,
+    delta_cache_for,
+    git_caps,
+    git_dir,
+    open_repository,
+    pack_limit_for,
+)
 from gitstream.git.walk import CommitList, select_commits
 from gitstream.synth import SynthSpec
 from gitstream.synth import build_repo as build_synth
@@ -62,11 +70,14 @@ def test_missing_commit_fails_the_stream(repo: Path, workers: int) -> None:
 
 
 def test_segments_share_the_history_between_workers() -> None:
-    """One worker diffs chunk-sized segments; several cut them so every git gets a share."""
-    assert segment_size(3000, 16_800, 1) == 3000
-    assert segment_size(3000, 16_800, 2) == 2100  # 16.8k over 2 workers x 4 segments
-    assert segment_size(3000, 1_000, 2) == MIN_PARALLEL_SEGMENT  # never tiny segments
-    assert segment_size(50, 100_000, 2) == 50  # a small chunk stays the bound
+    """One worker diffs segments of MAX_SEGMENT commits whatever the chunks; several cut them
+    so every git gets a share."""
+    assert segment_size(16_800, 1) == MAX_SEGMENT == 3000
+    assert segment_size(120, 1) == 120
+    assert segment_size(16_800, 2) == 2100  # 16.8k over 2 workers x 4 segments
+    assert segment_size(1_000, 2) == MIN_PARALLEL_SEGMENT  # never tiny segments
+    assert segment_size(100_000, 2) == MAX_SEGMENT
+    assert segment_size(0, 1) == 1
 
 
 @pytest.mark.parametrize(
@@ -78,5 +89,59 @@ def test_gits_delta_cache_follows_the_budget(budget: int | None, cache_mib: int)
     line and the memory estimate both use it."""
     cache = delta_cache_for(budget)
     assert cache == cache_mib << 20
-    command = diff_tree_command("/r/.git", renames=True, delta_cache=cache)
+    command = diff_tree_command("/r/.git", renames=True, caps=GitCaps(delta_cache=cache))
     assert f"core.deltaBaseCacheLimit={cache_mib}m" in command
+
+
+@pytest.mark.parametrize(
+    ("budget", "limit_mib"),
+    [
+        (None, 1024),
+        (128 << 20, 64),
+        (512 << 20, 64),
+        (1 << 30, 128),
+        (2 << 30, 256),
+        (16 << 30, 1024),
+    ],
+)
+def test_gits_pack_limit_follows_the_budget(budget: int | None, limit_mib: int) -> None:
+    """An eighth of the budget, between 64 MiB and 1 GiB, on the command line."""
+    assert pack_limit_for(budget) == limit_mib << 20
+    caps = GitCaps(pack_limit=pack_limit_for(budget), pack_bytes=10 << 20)
+    command = diff_tree_command("/r/.git", renames=True, caps=caps)
+    assert f"core.packedGitLimit={limit_mib}m" in command
+
+
+def test_packs_that_fit_are_mapped_whole_and_others_through_windows() -> None:
+    """Under the limit a pack is one window (16 MiB windows overlap, and count twice in RSS);
+    over it, 16 MiB windows, and the estimate counts one window more for the overlap."""
+    mib = 1 << 20
+    fits = GitCaps(
+        delta_cache=32 * mib, pack_limit=128 * mib, pack_bytes=100 * mib, index_bytes=mib
+    )
+    assert fits.whole_packs
+    assert "core.packedGitWindowSize=128m" in fits.args()
+    assert fits.estimate(0) == (12 + 1 + 100 + 32) * mib
+    assert fits.estimate(1000) == fits.estimate(0) + 1000 * GIT_GROWTH_PER_COMMIT
+    over = GitCaps(delta_cache=32 * mib, pack_limit=64 * mib, pack_bytes=100 * mib, index_bytes=mib)
+    assert not over.whole_packs
+    assert "core.packedGitWindowSize=16m" in over.args()
+    assert over.estimate(0) == (12 + 1 + 64 + 16 + 32) * mib
+
+
+def test_caps_read_the_repository_packs(repo: Path, tmp_path: Path) -> None:
+    """git_caps counts the .pack and .idx files; a repository without packs maps nothing."""
+    import shutil
+    import subprocess
+
+    packed = tmp_path / "packed"
+    shutil.copytree(repo, packed)
+    subprocess.run(["git", "-C", str(packed), "repack", "-adq"], check=True)
+    pack_dir = Path(git_dir(open_repository(packed))) / "objects" / "pack"
+    caps = git_caps(open_repository(packed), 512 << 20)
+    assert caps.pack_bytes == sum(p.stat().st_size for p in pack_dir.glob("*.pack")) > 0
+    assert caps.index_bytes == sum(p.stat().st_size for p in pack_dir.glob("*.idx")) > 0
+    assert (caps.delta_cache, caps.pack_limit) == (32 << 20, 64 << 20)
+    loose = tmp_path / "loose"
+    subprocess.run(["git", "init", "-q", str(loose)], check=True)
+    assert git_caps(open_repository(loose), None).pack_bytes == 0

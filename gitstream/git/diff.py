@@ -9,9 +9,10 @@ the line. One line of context, not zero: see :func:`diff_tree_command`. The raw 
 ``diff --git`` section per raw entry, except that a type change (``T``) is shown as a
 deletion followed by an addition and is folded back into one change here.
 
-git's caches are capped (``git_memory_caps``) and one process serves one chunk, so its memory
-does not grow with the walk. Filtering by ``--include``/``--exclude`` happens here too. This
-module does not choose commits (``walk.py``) nor interpret hunks (the analyzers).
+git's caches are capped (:class:`~gitstream.git.repo.GitCaps`) and one process serves one
+segment of commits, so its memory does not grow with the walk. Filtering by ``--include``/
+``--exclude`` happens here too. This module does not choose commits (``walk.py``) nor interpret
+hunks (the analyzers).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from typing import IO, Protocol, cast
 
 from gitstream.errors import GitstreamError, RepositoryError
-from gitstream.git.repo import GIT_DEFAULT_DELTA_CACHE, git_memory_caps
+from gitstream.git.repo import GitCaps
 from gitstream.git.walk import CommitMeta
 from gitstream.records import CommitRecord, FileChange, Hunk, Status
 
@@ -234,9 +235,7 @@ def _parse_raw(line: bytes) -> _Entry:
     return _Entry(status, path, path)
 
 
-def diff_tree_command(
-    git_dir: str, *, renames: bool, delta_cache: int = GIT_DEFAULT_DELTA_CACHE
-) -> list[str]:
+def diff_tree_command(git_dir: str, *, renames: bool, caps: GitCaps | None = None) -> list[str]:
     """The git command line of the diff stage (also measured by the benchmarks).
 
     ``-U1``, not ``-U0``: with no context git trims the two files' common tail before diffing
@@ -249,7 +248,7 @@ def diff_tree_command(
         "git",
         "--git-dir",
         git_dir,
-        *git_memory_caps(delta_cache),
+        *(caps or GitCaps()).args(),
         "-c",
         "core.quotePath=true",
         "diff-tree",
@@ -283,10 +282,10 @@ class DiffStage:
         work_tree: str | None = None,
         renames: bool = True,
         path_filter: PathFilter | None = None,
-        delta_cache: int = GIT_DEFAULT_DELTA_CACHE,
+        caps: GitCaps | None = None,
     ) -> None:
         self.git_dir = git_dir
-        self.delta_cache = delta_cache
+        self.caps = caps or GitCaps()
         # git takes its current directory as the work tree when given --git-dir, and reads
         # .gitattributes (binary, -diff) from there: run it where `git log` would run.
         if work_tree is None:
@@ -314,9 +313,7 @@ class DiffStage:
         with tempfile.TemporaryFile() as errfile:
             try:
                 proc = subprocess.Popen(
-                    diff_tree_command(
-                        self.git_dir, renames=self.renames, delta_cache=self.delta_cache
-                    ),
+                    diff_tree_command(self.git_dir, renames=self.renames, caps=self.caps),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=errfile,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pygit2
@@ -25,15 +26,26 @@ _MWINDOW_SIZE = 4 * 1024 * 1024
 _MWINDOW_MAPPED_LIMIT = 16 * 1024 * 1024
 
 # The same caps for the git subprocess: its mapped pack windows and its cache of inflated
-# delta bases. The windows cost nothing (measured: same speed, 255 -> 74 MiB over git/git's
-# last 3000 commits). The delta base cache does cost on delta-packed repositories (every
-# clone): on a repacked 20k-commit history, git's default 96 MiB took 13.6 s and 190 MiB of
-# peak RSS, 48 MiB 16.6 s / 141 MiB, 16 MiB 20.0 s / 97 MiB. So its size follows the budget
-# (:func:`delta_cache_for`) and the estimate of git's memory counts it.
+# delta bases. Both cost time when small and memory when large, so both follow the budget.
+# The delta base cache costs on delta-packed repositories (every clone): on a repacked
+# 20k-commit history, git's default 96 MiB took 13.6 s and 190 MiB of peak RSS, 48 MiB
+# 16.6 s / 141 MiB, 16 MiB 20.0 s / 97 MiB. The mapped windows cost nothing while the packs fit
+# under the limit (255 -> 74 MiB at the same speed over git/git's last 3000 commits), but a
+# pack larger than the limit makes git unmap and map windows again all the time: on the 60k
+# benchmark history's 100 MiB pack, 6000 commits took 5.37 s (1.12 s of it in the kernel)
+# under a 64 MiB limit, 4.09 s (0.35 s) under 256 MiB.
 _MIB = 1024 * 1024
 GIT_DEFAULT_DELTA_CACHE = 96 * _MIB
 """git's own default ``core.deltaBaseCacheLimit``."""
 MIN_DELTA_CACHE = 16 * _MIB
+MIN_PACK_LIMIT = 64 * _MIB
+MAX_PACK_LIMIT = 1024 * _MIB
+_PACK_WINDOW = 16 * _MIB
+_GIT_BASE = 12 * _MIB
+"""A git diff-tree's own start-up, libraries and output buffers."""
+GIT_GROWTH_PER_COMMIT = 4096
+"""What a git diff-tree keeps per commit it has diffed (the trees it parsed): ~2 KB measured on
+the 36k and 60k benchmark histories, counted twice over."""
 
 
 def delta_cache_for(budget: int | None) -> int:
@@ -43,35 +55,73 @@ def delta_cache_for(budget: int | None) -> int:
     return max(MIN_DELTA_CACHE, min(GIT_DEFAULT_DELTA_CACHE, budget // 16 // _MIB * _MIB))
 
 
-def git_memory_caps(delta_cache: int = GIT_DEFAULT_DELTA_CACHE) -> tuple[str, ...]:
-    """``-c`` options bounding a git subprocess's caches (``delta_cache`` in bytes)."""
-    return (
-        "-c",
-        f"core.deltaBaseCacheLimit={max(1, delta_cache // _MIB)}m",
-        "-c",
-        "core.packedGitLimit=64m",
-        "-c",
-        "core.packedGitWindowSize=16m",
-    )
+def pack_limit_for(budget: int | None) -> int:
+    """The pack data one git may map: an eighth of the budget, between 64 MiB and 1 GiB."""
+    if budget is None:
+        return MAX_PACK_LIMIT
+    return max(MIN_PACK_LIMIT, min(MAX_PACK_LIMIT, budget // 8 // _MIB * _MIB))
 
 
-def git_subprocess_estimate(
-    repo: pygit2.Repository, delta_cache: int = GIT_DEFAULT_DELTA_CACHE
-) -> int:
-    """Bytes one capped ``git diff-tree`` may hold: its base, mapped packs, delta cache.
+@dataclass(frozen=True)
+class GitCaps:
+    """What one ``git diff-tree`` may hold, its ``-c`` options and the estimate of its RSS."""
 
-    git maps at most ``core.packedGitLimit`` (64 MiB) of pack data, never more than the packs
-    hold, and keeps up to ``delta_cache`` of delta bases; ~12 MiB is its own start-up and
-    output buffers (measured: 21 MiB peak on a 19 MiB repository, 74 MiB on git/git with a
-    16 MiB cache; 97 MiB on a 54 MiB pack with 16 MiB, 141 MiB with 48 MiB).
-    """
-    pack_bytes = 0
+    delta_cache: int = GIT_DEFAULT_DELTA_CACHE
+    pack_limit: int = MIN_PACK_LIMIT
+    pack_bytes: int = MIN_PACK_LIMIT
+    """The repository's ``.pack`` files, in bytes."""
+    index_bytes: int = 0
+    """Their ``.idx`` files: git maps each whole, outside ``core.packedGitLimit``."""
+
+    @property
+    def whole_packs(self) -> bool:
+        """Every pack fits under the limit: each is mapped once, in one window."""
+        return self.pack_bytes <= self.pack_limit
+
+    def args(self) -> tuple[str, ...]:
+        """``-c`` options bounding the git subprocess's caches."""
+        # Packs that fit are mapped whole (one window each: windows of 16 MiB overlap by
+        # half and count twice in RSS); packs that do not are read through small windows.
+        window = self.pack_limit if self.whole_packs else _PACK_WINDOW
+        return (
+            "-c",
+            f"core.deltaBaseCacheLimit={max(1, self.delta_cache // _MIB)}m",
+            "-c",
+            f"core.packedGitLimit={self.pack_limit // _MIB}m",
+            "-c",
+            f"core.packedGitWindowSize={window // _MIB}m",
+        )
+
+    def estimate(self, commits: int) -> int:
+        """Bytes of RSS one capped git may reach over ``commits``: base, indexes, mapped packs,
+        delta cache, and the trees it keeps.
+
+        Measured on a 19 MiB repository 21 MiB; 74 MiB on git/git with a 16 MiB cache; on the
+        60k benchmark history (100 MiB pack, 16 MiB index, 96 MiB cache) 155 MiB under a
+        64 MiB limit, 265 MiB under 256 MiB with 16 MiB windows (overlapping); a few MiB per
+        thousand commits more over long segments; 75 MiB over the 36k history's last 3000
+        commits (70 MiB pack) under the caps of a 256 MiB budget, 125 MiB over all 30k.
+        """
+        mapped = min(self.pack_limit, self.pack_bytes)
+        if not self.whole_packs:
+            mapped += _PACK_WINDOW  # the window being replaced overlaps the next
+        growth = GIT_GROWTH_PER_COMMIT * commits
+        return _GIT_BASE + self.index_bytes + mapped + self.delta_cache + growth
+
+
+def git_caps(repo: pygit2.Repository, budget: int | None) -> GitCaps:
+    """The caps a git diffing ``repo`` gets under ``budget`` (None: unlimited)."""
+    pack_bytes = index_bytes = 0
     pack_dir = Path(repo.path) / "objects" / "pack"
     try:
-        pack_bytes = sum(p.stat().st_size for p in pack_dir.glob("*.pack"))
+        for p in pack_dir.iterdir():
+            if p.suffix == ".pack":
+                pack_bytes += p.stat().st_size
+            elif p.suffix == ".idx":
+                index_bytes += p.stat().st_size
     except OSError:
-        pack_bytes = 64 * _MIB
-    return 12 * _MIB + min(64 * _MIB, pack_bytes) + delta_cache
+        pass  # no packs (a young repository): loose objects are read, not mapped
+    return GitCaps(delta_cache_for(budget), pack_limit_for(budget), pack_bytes, index_bytes)
 
 
 def cap_libgit2_memory() -> None:
