@@ -32,6 +32,7 @@ from gitstream.analyzers._runs import (
     fan_in_for,
     merge,
     merge_blocks,
+    read_blocks,
     read_run,
     split_keys,
     write_run,
@@ -184,12 +185,70 @@ def test_in_memory_rekey_matches_the_spilled_one(
             c.spill()
         out = c.rekey(f"o{budget}", remap, budget=budget, fan_in=2)
         assert bool(out.runs) == spilled
-        assert isinstance(out, SortedCounts) != spilled
+        assert isinstance(out, SortedCounts)
         assert [(k, v) for k, (v,), _ in out.items()] == expected
         same = out.rekey(f"s{budget}", lambda keys: keys, budget=1, fan_in=2)
         assert [(k, v) for k, (v,), _ in same.items()] == expected
         out.spill()
         assert [(k, v) for k, (v,), _ in out.items()] == expected
+
+
+def test_spilled_rekey_writes_sorted_runs_as_the_budget_fills(store: SpillStore) -> None:
+    """A spilled Counts is re-keyed a merged block at a time into arrays, written as a sorted
+    run whenever they would fill the budget: the same counts as an oracle, in several runs."""
+    rng = random.Random(7)
+    c = Counts(store, "c")
+    want: Counter[int] = Counter()
+    for part in range(3):
+        for _ in range(6000):
+            key = rng.randrange(1, 3000) << 32 | rng.randrange(0, 3000)
+            c.counts[key] += 1
+        if part < 2:
+            c.spill()
+    for key, (n,), _ in c.items():
+        hi, lo = key >> 32, key & 0xFFFFFFFF
+        if hi % 5:
+            want[hi // 3 << 32 | lo // 3] += n
+
+    def fold(keys: np.ndarray) -> np.ndarray:
+        hi, lo = split_keys(keys)
+        new: np.ndarray = np.where(hi % 5 == 0, -1, hi // 3 << 32 | lo // 3)
+        return new
+
+    budget = 4000 * SORTED_COPY_BYTES + KEYMAP_SLICE_BYTES
+    out = c.rekey("o", fold, budget=budget, fan_in=2)
+    assert isinstance(out, SortedCounts)
+    assert len(out.runs) >= 2
+    assert len(out) * SORTED_COPY_BYTES + KEYMAP_SLICE_BYTES <= budget
+    got = [(k, v) for k, (v,), _ in out.items()]
+    assert got == sorted(want.items())
+
+
+@pytest.mark.parametrize("kind", ["counts", "stamps"])
+def test_merges_of_merges_keep_blocks_small(store: SpillStore, kind: str) -> None:
+    """Compacting many runs two at a time writes blocks of at most BLOCK_ENTRIES, level after
+    level: a merge round's output written whole once doubled at every level, until the
+    last merge held whole runs in memory (330 MB for 1000 runs of 2000 pair counts)."""
+    rng = random.Random(11)
+    acc: Counts | Stamps = Counts(store, "c") if kind == "counts" else Stamps(store, "s", blob=4)
+    want: dict[int, object] = {}
+    for _ in range(64):
+        for _ in range(BLOCK_ENTRIES // 2):
+            key = rng.randrange(0, 40 * BLOCK_ENTRIES)
+            if isinstance(acc, Counts):
+                acc.counts[key] += 1
+                want[key] = int(want.get(key, 0)) + 1  # type: ignore[call-overload]
+            else:
+                stamp = rng.randrange(1 << 32).to_bytes(4, "big")
+                acc.add(key, stamp)
+                want[key] = min(want.get(key, stamp), stamp)  # type: ignore[type-var]
+        acc.spill()
+    sizes = [len(keys) for keys, _, _ in acc.blocks(2)]
+    assert len(acc.runs) <= 2 and max(sizes) <= BLOCK_ENTRIES
+    for run in acc.runs:
+        assert max(len(keys) for keys, _, _ in read_blocks(store, run)) <= BLOCK_ENTRIES
+    got = {k: (v[0] if isinstance(acc, Counts) else raw) for k, v, raw in acc.items(2)}
+    assert got == want
 
 
 def test_discard_deletes_the_runs(store: SpillStore) -> None:

@@ -238,7 +238,7 @@ def merge_blocks(
         frontier = min((h.keys[-1] for h in heads if h.upcoming), default=_INFINITY)
         parts = [part for part in (h.take_below(frontier) for h in heads) if part is not None]
         if parts:
-            yield _combine(parts, width, blob, additive)
+            yield from _split(_combine(parts, width, blob, additive), width, blob)
         live: list[_Head] = []
         for h in heads:
             if h.pos < len(h.keys):
@@ -249,6 +249,21 @@ def merge_blocks(
                 h.append_next()
                 live.append(h)
         heads = live
+
+
+def _split(block: Block, width: int, blob: int) -> Iterator[Block]:
+    """``block`` in blocks of at most :data:`BLOCK_ENTRIES` entries (its keys are unique).
+
+    A round of a merge combines up to a block of every stream; written back whole, a merge
+    of merges would double its blocks at every level, until one record held a whole run.
+    """
+    keys, values, blobs = block
+    if len(keys) <= BLOCK_ENTRIES:
+        yield block
+        return
+    for start in range(0, len(keys), BLOCK_ENTRIES):
+        end = start + BLOCK_ENTRIES
+        yield keys[start:end], values[start * width : end * width], blobs[start * blob : end * blob]
 
 
 class _Head:
@@ -504,13 +519,17 @@ class Counts(_Runs):
                 counts[key] = get(key, 0) + value
 
     def rekey(self, name: str, keys: KeyMap, budget: int, fan_in: int) -> _Runs:
-        """As :meth:`_Runs.rekey`; when nothing was spilled and the copy fits, done in memory
-        on arrays (``keys`` called on slices, one sort) into a :class:`SortedCounts`. Each
-        array is dropped as soon as the next exists: :data:`SORTED_COPY_BYTES` an entry.
+        """As :meth:`_Runs.rekey`, on arrays into a :class:`SortedCounts`.
+
+        When nothing was spilled and the copy fits, in memory: ``keys`` called on slices, one
+        sort, each array dropped as soon as the next exists (:data:`SORTED_COPY_BYTES` an
+        entry). Otherwise the blocks of every run, then the memory, are re-keyed one at a time,
+        unmerged (counts add: equal old keys meet again under their new key), and kept as
+        arrays until they would fill ``budget``, then sorted, summed and written as one run.
         """
         n = len(self.counts)
         if self.runs or (budget and n * SORTED_COPY_BYTES + KEYMAP_SLICE_BYTES > budget):
-            return super().rekey(name, keys, budget, fan_in)
+            return self._rekey_blocks(name, keys, budget)
         old, values = self._arrays()
         new = np.empty(n, dtype=np.int64)
         for start in range(0, n, KEYMAP_SLICE):
@@ -520,15 +539,49 @@ class Counts(_Runs):
         if not kept.all():
             new, values = new[kept], values[kept]
         del kept
-        order = np.argsort(new, kind="stable")
-        new = new[order]
-        values = values[order]
-        del order
-        if len(new) > 1:
-            starts = np.flatnonzero(np.concatenate(([True], new[1:] != new[:-1])))
-            if len(starts) < len(new):  # keys that met: add their counts
-                new, values = new[starts], np.add.reduceat(values, starts)
+        new, values = _sorted_sums(new, values)
         return SortedCounts(self.store, name, new, values)
+
+    def _rekey_blocks(self, name: str, keys: KeyMap, budget: int) -> SortedCounts:
+        out = SortedCounts(self.store, name, _EMPTY, _EMPTY)
+        held_keys: list[np.ndarray] = []
+        held_values: list[np.ndarray] = []
+        held = 0
+
+        def gather() -> tuple[np.ndarray, np.ndarray]:
+            if not held_keys:
+                return _EMPTY, _EMPTY
+            k, v = np.concatenate(held_keys), np.concatenate(held_values)
+            held_keys.clear()
+            held_values.clear()
+            return _sorted_sums(k, v)
+
+        for old, vals in self._unmerged_arrays():
+            new = keys(old)
+            kept = new >= 0
+            held_keys.append(new[kept])
+            held_values.append(vals[kept])
+            held += len(held_keys[-1])
+            if budget and held * SORTED_COPY_BYTES + KEYMAP_SLICE_BYTES > budget:
+                run = out._run_name()
+                write_blocks(self.store, run, _array_blocks(*gather()), 1, 0)
+                out.runs.append(run)
+                held = 0
+        out.keys, out.values = gather()
+        return out
+
+    def _unmerged_arrays(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(keys, values) of every run's blocks, then of the memory, in no particular order."""
+        for run in self.runs:
+            for block_keys, block_values, _ in read_blocks(self.store, run):
+                yield (
+                    np.frombuffer(block_keys, dtype=np.uint64),
+                    np.frombuffer(block_values, dtype=np.int64),
+                )
+        if self.counts:
+            keys, values = self._arrays()
+            for start in range(0, len(keys), KEYMAP_SLICE):
+                yield keys[start : start + KEYMAP_SLICE], values[start : start + KEYMAP_SLICE]
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.counts)
@@ -552,6 +605,23 @@ SORTED_COPY_BYTES = 48
 sort order and a sorted copy, or when keys meet the starts of equal runs and their sums."""
 KEYMAP_SLICE = 16_384
 KEYMAP_SLICE_BYTES = KEYMAP_SLICE * 160  # a key map's temporaries on one slice, generously
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+_EMPTY.flags.writeable = False
+
+
+def _sorted_sums(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``keys`` sorted and unique, each with the sum of its ``values``."""
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    values = values[order]
+    del order
+    if len(keys) > 1:
+        starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        if len(starts) < len(keys):  # keys that met: add their counts
+            keys, values = keys[starts], np.add.reduceat(values, starts)
+    return keys, values
 
 
 def _array_blocks(keys: np.ndarray, values: np.ndarray) -> Iterator[Block]:
