@@ -103,7 +103,7 @@ def prepare(config: AnalysisConfig) -> Prepared:
     def schedule_for(workers: int) -> Schedule:
         # Every git diffing at once is part of the process tree: each extra worker's git
         # counts in P as the first one does.
-        git_each = caps.estimate(segment_size(len(history.commits), workers))
+        git_each = caps.estimate(segment_size(len(history.commits), workers, config.memory_bytes))
         overhead = max(own_peak, rss + git_each) + RESERVE_BYTES
         return compute_schedule(
             SchedulerConfig(
@@ -219,7 +219,7 @@ def analysis(
         records = diff_stream(
             diff,
             history.commits,
-            segment=segment_size(len(history.commits), workers),
+            segment=segment_size(len(history.commits), workers, config.memory_bytes),
             workers=workers,
             max_buffer_bytes=_prefetch_bytes(schedule),
         )

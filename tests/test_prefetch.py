@@ -9,7 +9,13 @@ import pytest
 
 from gitstream.errors import GitstreamError
 from gitstream.git.diff import DiffStage, diff_tree_command
-from gitstream.git.prefetch import MAX_SEGMENT, MIN_PARALLEL_SEGMENT, diff_stream, segment_size
+from gitstream.git.prefetch import (
+    MAX_SEGMENT,
+    MIN_PARALLEL_SEGMENT,
+    MIN_SEGMENT,
+    diff_stream,
+    segment_size,
+)
 from gitstream.git.repo import (
     GIT_GROWTH_PER_COMMIT,
     GitCaps,
@@ -69,14 +75,17 @@ def test_missing_commit_fails_the_stream(repo: Path, workers: int) -> None:
         list(diff_stream(DiffStage(git_dir(r)), bogus, segment=10, workers=workers))
 
 
-def test_segments_share_the_history_between_workers() -> None:
-    """One worker diffs segments of MAX_SEGMENT commits whatever the chunks; several cut them
-    so every git gets a share."""
-    assert segment_size(16_800, 1) == MAX_SEGMENT == 3000
-    assert segment_size(120, 1) == 120
-    assert segment_size(16_800, 2) == 2100  # 16.8k over 2 workers x 4 segments
+def test_segments_follow_the_budget_and_share_the_history_between_workers() -> None:
+    """One git diffs what a 32nd of the budget holds of its growth, whatever the chunks;
+    several workers cut the history so every git gets a share."""
+    mib = 1 << 20
+    assert segment_size(50_000, 1) == MAX_SEGMENT == 16_000
+    assert segment_size(50_000, 1, 2048 * mib) == 16_000
+    assert segment_size(50_000, 1, 256 * mib) == 2048
+    assert segment_size(50_000, 1, 64 * mib) == MIN_SEGMENT == 1000
+    assert segment_size(120, 1, 2048 * mib) == 120
+    assert segment_size(16_800, 2, 2048 * mib) == 2100  # 16.8k over 2 workers x 4 segments
     assert segment_size(1_000, 2) == MIN_PARALLEL_SEGMENT  # never tiny segments
-    assert segment_size(100_000, 2) == MAX_SEGMENT
     assert segment_size(0, 1) == 1
 
 
@@ -114,7 +123,7 @@ def test_gits_pack_limit_follows_the_budget(budget: int | None, limit_mib: int) 
 
 def test_packs_that_fit_are_mapped_whole_and_others_through_windows() -> None:
     """Under the limit a pack is one window (16 MiB windows overlap, and count twice in RSS);
-    over it, 16 MiB windows, and the estimate counts one window more for the overlap."""
+    over it, 16 MiB windows, which git keeps under the limit."""
     mib = 1 << 20
     fits = GitCaps(
         delta_cache=32 * mib, pack_limit=128 * mib, pack_bytes=100 * mib, index_bytes=mib
@@ -126,7 +135,7 @@ def test_packs_that_fit_are_mapped_whole_and_others_through_windows() -> None:
     over = GitCaps(delta_cache=32 * mib, pack_limit=64 * mib, pack_bytes=100 * mib, index_bytes=mib)
     assert not over.whole_packs
     assert "core.packedGitWindowSize=16m" in over.args()
-    assert over.estimate(0) == (12 + 1 + 64 + 16 + 32) * mib
+    assert over.estimate(0) == (12 + 1 + 64 + 32) * mib
 
 
 def test_caps_read_the_repository_packs(repo: Path, tmp_path: Path) -> None:

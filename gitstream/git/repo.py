@@ -98,13 +98,13 @@ class GitCaps:
 
         Measured on a 19 MiB repository 21 MiB; 74 MiB on git/git with a 16 MiB cache; on the
         60k benchmark history (100 MiB pack, 16 MiB index, 96 MiB cache) 155 MiB under a
-        64 MiB limit, 265 MiB under 256 MiB with 16 MiB windows (overlapping); a few MiB per
+        64 MiB limit, 265 MiB under 256 MiB with 16 MiB windows; a few MiB per
         thousand commits more over long segments; 75 MiB over the 36k history's last 3000
         commits (70 MiB pack) under the caps of a 256 MiB budget, 125 MiB over all 30k.
         """
+        # git unmaps windows before it maps one past the limit (overlapping windows count
+        # twice there as in RSS), so what is mapped stays under it.
         mapped = min(self.pack_limit, self.pack_bytes)
-        if not self.whole_packs:
-            mapped += _PACK_WINDOW  # the window being replaced overlaps the next
         growth = GIT_GROWTH_PER_COMMIT * commits
         return _GIT_BASE + self.index_bytes + mapped + self.delta_cache + growth
 
