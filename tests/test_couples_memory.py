@@ -76,7 +76,10 @@ def _budgeted(repo: Path, out: Path, spill: Path) -> tuple[int, set[str]]:
                 peak = max(peak, process_tree_rss(proc.pid))
             except ProcessLookupError:
                 return
-            runs.update(p.name for p in spill.rglob("pairs-*") if PAIR_RUN.fullmatch(p.name))
+            try:
+                runs.update(p.name for p in spill.rglob("pairs-*") if PAIR_RUN.fullmatch(p.name))
+            except FileNotFoundError:
+                pass  # gitstream removed a directory while it was being listed (its last moments)
             done.wait(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
