@@ -68,6 +68,8 @@ class Prepared:
     """git processes diffing at once (``--workers``, or chosen from cores and budget)."""
     git: GitCaps
     """Each git's caches (delta bases, mapped packs): counted in P and passed to the diff stage."""
+    segment: int
+    """Commits each git diffs (:func:`segment_size`): its growth is counted in P."""
 
 
 def prepare(config: AnalysisConfig) -> Prepared:
@@ -100,10 +102,13 @@ def prepare(config: AnalysisConfig) -> Prepared:
     # the larger of the two is what the process tree has already needed.
     own_peak = _own_high_water_mark()
 
+    def segment_for(workers: int) -> int:
+        return segment_size(len(history.commits), workers, config.memory_bytes)
+
     def schedule_for(workers: int) -> Schedule:
         # Every git diffing at once is part of the process tree: each extra worker's git
         # counts in P as the first one does.
-        git_each = caps.estimate(segment_size(len(history.commits), workers, config.memory_bytes))
+        git_each = caps.estimate(segment_for(workers))
         overhead = max(own_peak, rss + git_each) + RESERVE_BYTES
         return compute_schedule(
             SchedulerConfig(
@@ -121,7 +126,9 @@ def prepare(config: AnalysisConfig) -> Prepared:
         schedule = schedule_for(workers)
     else:
         workers, schedule = _default_workers(schedule_for, len(history.commits))
-    return Prepared(config, repo, history, classes, schedule, rss, workers, caps)
+    return Prepared(
+        config, repo, history, classes, schedule, rss, workers, caps, segment_for(workers)
+    )
 
 
 def _default_workers(schedule_for: Callable[[int], Schedule], commits: int) -> tuple[int, Schedule]:
@@ -219,7 +226,7 @@ def analysis(
         records = diff_stream(
             diff,
             history.commits,
-            segment=segment_size(len(history.commits), workers, config.memory_bytes),
+            segment=p.segment,
             workers=workers,
             max_buffer_bytes=_prefetch_bytes(schedule),
         )
