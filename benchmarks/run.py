@@ -45,10 +45,11 @@ from rich.console import Console
 from benchmarks import histories, peers, report
 from benchmarks.histories import History, Size
 from benchmarks.measure import Measurement, best_of, measure
-from gitstream.config import parse_size
+from gitstream.config import AnalysisConfig, parse_size
 from gitstream.errors import UsageError
 from gitstream.git.diff import diff_tree_command
-from gitstream.git.repo import git_caps
+from gitstream.git.repo import GitCaps
+from gitstream.pipeline import prepare
 from gitstream.synth import hermetic_git_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,6 +275,13 @@ class Bench:
 
     # -- jobs -------------------------------------------------------------------------------
 
+    def speed_caps(self, h: History) -> GitCaps:
+        """The caps gitstream plans for one git at the speed budget (delta cache included)."""
+        config = AnalysisConfig(
+            repo=h.path, memory_bytes=parse_size(self.args.speed_budget), workers=1
+        )
+        return prepare(config).git
+
     def floor_jobs(self, h: History, *, full: bool = True) -> list[Job]:
         gd = str(h.git_dir)
         plain = ["git", "--git-dir", gd, "diff-tree", "--stdin", "-r", "--root", "-M", "-p"]
@@ -284,12 +292,8 @@ class Bench:
             Job(
                 FLOOR_OWN,
                 "floor",
-                # the caps a run at the speed budget gives its git
-                diff_tree_command(
-                    gd,
-                    renames=True,
-                    caps=git_caps(pygit2.Repository(gd), parse_size(self.args.speed_budget)),
-                ),
+                # the caps a 1-worker run at the speed budget gives its git
+                diff_tree_command(gd, renames=True, caps=self.speed_caps(h)),
                 h.first_parent_commits,
                 stdin=h.pairs,
             )

@@ -385,6 +385,8 @@ def plan(
             "chunk_size": s.chunk_size,
             "buffering_factor": s.buffering_factor,
             "workers": p.workers,
+            "git_delta_cache_bytes": p.git.delta_cache,
+            "segment_commits": p.segment,
             "analyzers": [c.name for c in p.analyzer_classes],
             "chunks": [
                 {

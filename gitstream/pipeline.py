@@ -45,8 +45,14 @@ from gitstream.git.repo import (
 )
 from gitstream.git.walk import History, select_commits
 from gitstream.streaming.memory import PeakSampler, process_tree_rss, release_native_memory
+from gitstream.streaming.planner import MAX_CHUNK_SIZE
 from gitstream.streaming.runner import ChunkCallback, ProgressCallback, Runner, RunTotals
-from gitstream.streaming.schedule import Schedule, SchedulerConfig, compute_schedule
+from gitstream.streaming.schedule import (
+    Schedule,
+    SchedulerConfig,
+    compute_schedule,
+    minimum_budget,
+)
 from gitstream.streaming.spill import SpillCleanupGuard, SpillStore
 from gitstream.streaming.telemetry import ChunkTelemetry, TelemetryWriter
 
@@ -105,47 +111,82 @@ def prepare(config: AnalysisConfig) -> Prepared:
     def segment_for(workers: int) -> int:
         return segment_size(len(history.commits), workers, config.memory_bytes)
 
-    def schedule_for(workers: int) -> Schedule:
-        # Every git diffing at once is part of the process tree: each extra worker's git
-        # counts in P as the first one does.
-        git_each = caps.estimate(segment_for(workers))
-        overhead = max(own_peak, rss + git_each) + RESERVE_BYTES
-        return compute_schedule(
-            SchedulerConfig(
-                total_commits=len(history.commits),
-                budget_bytes=config.memory_bytes,
-                overhead_bytes=overhead + (workers - 1) * git_each,
-                work_growth_per_commit=sum(c.work_bytes_per_commit for c in classes),
-                payload_per_commit=sum(c.payload_bytes_per_commit for c in classes),
-                forced_chunk_size=config.chunk_size,
+    def plan_for(workers: int) -> tuple[GitCaps, Schedule]:
+        segment = segment_for(workers)
+
+        def schedule_with(git: GitCaps) -> Schedule:
+            # Every git diffing at once is part of the process tree: each extra worker's git
+            # counts in P as the first one does.
+            git_each = git.estimate(segment)
+            overhead = max(own_peak, rss + git_each) + RESERVE_BYTES
+            return compute_schedule(
+                SchedulerConfig(
+                    total_commits=len(history.commits),
+                    budget_bytes=config.memory_bytes,
+                    overhead_bytes=overhead + (workers - 1) * git_each,
+                    work_growth_per_commit=sum(c.work_bytes_per_commit for c in classes),
+                    payload_per_commit=sum(c.payload_bytes_per_commit for c in classes),
+                    forced_chunk_size=config.chunk_size,
+                )
             )
-        )
+
+        schedule = schedule_with(caps)
+        more = _spare_delta_cache(schedule, workers)
+        if more <= 0:
+            return caps, schedule
+        richer = caps.with_delta_cache(caps.delta_cache + more)
+        return richer, schedule_with(richer)
 
     if config.workers is not None:
         workers = config.workers
-        schedule = schedule_for(workers)
+        git, schedule = plan_for(workers)
     else:
-        workers, schedule = _default_workers(schedule_for, len(history.commits))
+        workers, (git, schedule) = _default_workers(plan_for, len(history.commits))
     return Prepared(
-        config, repo, history, classes, schedule, rss, workers, caps, segment_for(workers)
+        config, repo, history, classes, schedule, rss, workers, git, segment_for(workers)
     )
 
 
-def _default_workers(schedule_for: Callable[[int], Schedule], commits: int) -> tuple[int, Schedule]:
-    """How many gits to run at once by default, and the schedule that goes with it.
+def _spare_delta_cache(schedule: Schedule, workers: int) -> int:
+    """Bytes each git's delta base cache may grow by: half of what the budget holds beyond the
+    analyzers' largest chunks, shared between the gits.
+
+    The analyzers come first: a budget that cannot give them chunks of the largest size
+    (3,000 commits, or the history, or ``--chunk-size``) at the full buffering factor gives
+    git nothing more. Past that, git's delta base cache is where memory buys the most time
+    (a quarter to a third of git's time on the benchmark histories: see
+    :data:`~gitstream.git.repo.MAX_DELTA_CACHE`); the other
+    half of the spare stays with the analyzers' shares (aggregators spill later).
+    """
+    if schedule.budget_bytes is None:
+        return 0
+    target = schedule.chunk_size if schedule.forced else min(MAX_CHUNK_SIZE, schedule.total_commits)
+    needed = minimum_budget(
+        schedule.overhead_bytes,
+        schedule.work_growth_per_commit,
+        schedule.payload_per_commit,
+        chunk_size=max(1, target) * schedule.max_buffering,
+    )
+    return (schedule.budget_bytes - needed) // 2 // workers
+
+
+def _default_workers(
+    plan_for: Callable[[int], tuple[GitCaps, Schedule]], commits: int
+) -> tuple[int, tuple[GitCaps, Schedule]]:
+    """How many gits to run at once by default, and the caps and schedule that go with it.
 
     Two when there are two cores, commits for at least two segments (else a second git would
     never start), and a budget that holds the second git with room to buffer a chunk ahead;
     otherwise one.
     """
-    one = schedule_for(1)
+    one = plan_for(1)
     if (os.cpu_count() or 1) < 2 or commits < 2 * MIN_PARALLEL_SEGMENT:
         return 1, one
     try:
-        two = schedule_for(2)
+        two = plan_for(2)
     except UsageError:  # the budget cannot hold a second git at all
         return 1, one
-    if two.unlimited or two.buffering_factor >= 2:
+    if two[1].unlimited or two[1].buffering_factor >= 2:
         return 2, two
     return 1, one
 

@@ -84,18 +84,19 @@ def test_segments_follow_the_budget_and_share_the_history_between_workers() -> N
     assert segment_size(50_000, 1, 256 * mib) == 2048
     assert segment_size(50_000, 1, 64 * mib) == MIN_SEGMENT == 1000
     assert segment_size(120, 1, 2048 * mib) == 120
-    assert segment_size(16_800, 2, 2048 * mib) == 2100  # 16.8k over 2 workers x 4 segments
-    assert segment_size(1_000, 2) == MIN_PARALLEL_SEGMENT  # never tiny segments
+    assert segment_size(16_800, 2, 2048 * mib) == 8400  # one segment per worker
+    assert segment_size(50_000, 2, 2048 * mib) == 16_000  # unless the budget says less
+    assert segment_size(300, 2) == MIN_PARALLEL_SEGMENT  # never tiny segments
     assert segment_size(0, 1) == 1
 
 
 @pytest.mark.parametrize(
     ("budget", "cache_mib"),
-    [(None, 96), (128 << 20, 16), (256 << 20, 16), (512 << 20, 32), (1 << 30, 64), (8 << 30, 96)],
+    [(None, 1024), (128 << 20, 16), (256 << 20, 16), (512 << 20, 32), (1 << 30, 64), (8 << 30, 96)],
 )
 def test_gits_delta_cache_follows_the_budget(budget: int | None, cache_mib: int) -> None:
-    """A sixteenth of the budget, between 16 MiB and git's own 96 MiB default; the command
-    line and the memory estimate both use it."""
+    """A sixteenth of the budget, between 16 MiB and git's own 96 MiB default, to start from
+    (a budget with room to spare gives more: test_cli); the command line uses it."""
     cache = delta_cache_for(budget)
     assert cache == cache_mib << 20
     command = diff_tree_command("/r/.git", renames=True, caps=GitCaps(delta_cache=cache))

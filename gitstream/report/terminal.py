@@ -173,6 +173,9 @@ def plan_view(plan: Mapping[str, Any]) -> RenderableType:
     lines.add_row("buffering factor", str(plan["buffering_factor"]))
     if "workers" in plan:
         lines.add_row("diff workers", f"up to {plan['workers']} git at once")
+    if "git_delta_cache_bytes" in plan:
+        # part of P: each git's cache of inflated delta bases, what its speed depends on most
+        lines.add_row("delta cache per git (in P)", format_size(plan["git_delta_cache_bytes"]))
     lines.add_row("chunk size", f"{plan['chunk_size']:,}")
     chunks = Table(title=f"{len(plan['chunks'])} chunks")
     for col in ("#", "start", "end", "first commit", "last commit"):
