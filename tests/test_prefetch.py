@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gitstream.errors import GitstreamError
-from gitstream.git.diff import DiffStage, diff_tree_command
+from gitstream.git.diff import DiffStage, _lower_priority, diff_tree_command
 from gitstream.git.prefetch import (
+    AHEAD_NICE,
     MAX_SEGMENT,
     MIN_PARALLEL_SEGMENT,
     MIN_SEGMENT,
@@ -25,7 +32,7 @@ from gitstream.git.repo import (
     open_repository,
     pack_limit_for,
 )
-from gitstream.git.walk import CommitList, select_commits
+from gitstream.git.walk import CommitList, CommitMeta, select_commits
 from gitstream.synth import SynthSpec
 from gitstream.synth import build_repo as build_synth
 
@@ -50,6 +57,45 @@ def test_prefetched_stream_equals_direct_stream(repo: Path, workers: int) -> Non
     assert len(direct) == len(commits)
     assert ahead == direct
     assert [rec.index for rec in ahead] == list(range(len(commits)))
+
+
+class _NiceSpy(DiffStage):
+    """A real diff stage that notes the priority each segment's git was started with."""
+
+    nices: list[int]
+
+    @contextlib.contextmanager
+    def spawn(self, metas: list[CommitMeta], *, nice: int = 0) -> Iterator[io.BufferedReader]:
+        self.nices.append(nice)
+        with super().spawn(metas, nice=nice) as out:
+            yield out
+
+
+def test_gits_ahead_of_the_parser_run_nicer(repo: Path) -> None:
+    """The first segment's git runs at this process's priority; every git is started at it or
+    :data:`AHEAD_NICE` lower; the records are the direct path's."""
+    r = open_repository(repo)
+    commits = select_commits(r).commits
+    stage = _NiceSpy(git_dir(r))
+    stage.nices = []
+    records = list(diff_stream(stage, commits, segment=100, workers=2))
+    assert records == list(diff_stream(DiffStage(git_dir(r)), commits, segment=100))
+    assert len(stage.nices) == 4
+    assert stage.nices[0] == 0
+    assert set(stage.nices) <= {0, AHEAD_NICE}
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="POSIX priorities")
+def test_lower_priority_makes_a_child_nicer_and_ignores_a_gone_one() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, child.pid)
+        _lower_priority(child.pid, 5)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == min(19, before + 5)
+    finally:
+        child.kill()
+        child.wait()
+    _lower_priority(child.pid, 5)  # reaped: nothing to do, no error
 
 
 def test_consumer_stopping_early_ends_the_producer(repo: Path) -> None:

@@ -305,8 +305,12 @@ class DiffStage:
             yield from self.parse(out, metas)
 
     @contextlib.contextmanager
-    def spawn(self, metas: list[CommitMeta]) -> Iterator[io.BufferedReader]:
-        """Start git on ``metas`` and yield its output; reap it and report its failure after."""
+    def spawn(self, metas: list[CommitMeta], *, nice: int = 0) -> Iterator[io.BufferedReader]:
+        """Start git on ``metas`` and yield its output; reap it and report its failure after.
+
+        ``nice`` lowers git's CPU priority by that much (best effort): a git diffing ahead of
+        the one being parsed should not take the cores from it.
+        """
         env = dict(os.environ)
         env.setdefault("GIT_CONFIG_NOSYSTEM", "1")  # no system diff drivers or textconv
         env["LC_ALL"] = "C"
@@ -324,6 +328,8 @@ class DiffStage:
             except OSError as exc:
                 raise RepositoryError(f"cannot run git: {exc}; is git installed?") from exc
             assert proc.stdin is not None and proc.stdout is not None
+            if nice:
+                _lower_priority(proc.pid, nice)
             _grow_pipe(proc.stdout)
             feeder = threading.Thread(
                 target=_feed, args=(proc.stdin, metas), name="gitstream-diff-feed", daemon=True
@@ -502,6 +508,15 @@ def _reap(proc: subprocess.Popen[bytes], grace: float) -> bool:
         proc.kill()
         proc.wait()
         return True
+
+
+def _lower_priority(pid: int, by: int) -> None:
+    """Make process ``pid`` ``by`` nicer than it is (POSIX; best effort)."""
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, pid)
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, current + by))
+    except (AttributeError, OSError):
+        pass  # no setpriority here, or git already gone: it runs at this process's priority
 
 
 _F_SETPIPE_SZ = 1031  # Linux fcntl, for builds whose fcntl module lacks the name
