@@ -181,25 +181,29 @@ class CouplesAnalyzer(LineageAnalyzer):
         min_degree = config.min_degree
 
         # Rows are formatted as JSON text directly (names encoded once): 917k rows took
-        # half the time of building lists and encoding them.
+        # half the time of building lists and encoding them. The columns are split and the
+        # degrees computed a block at a time in numpy (a quarter less time again).
         quoted = [encode_json(name) for name in names]
+        revs = np.asarray(revisions, dtype=np.int64)
 
         def pair_rows() -> Iterator[str]:
             unfiltered = min_shared <= 1 and min_degree <= 0
             for keys, counts, _ in pairs.blocks(fan_in):
-                rows = zip([k >> 32 for k in keys], [k & MASK32 for k in keys], counts, strict=True)
-                if unfiltered:
-                    # degree = shared / mean revisions of the two, in percent, truncated
-                    yield from [
-                        f"[{quoted[a]},{quoted[b]},{n},{200 * n // (revisions[a] + revisions[b])}]"
-                        for a, b, n in rows
-                    ]
-                    continue
-                for a, b, n in rows:
-                    both = revisions[a] + revisions[b]
+                hi, lo = split_keys(np.frombuffer(keys, dtype=np.uint64))
+                n = np.frombuffer(counts, dtype=np.int64)
+                both = revs[hi] + revs[lo]
+                if not unfiltered:
                     # the degree compared exactly, then truncated
-                    if n >= min_shared and 200 * n >= min_degree * both:
-                        yield f"[{quoted[a]},{quoted[b]},{n},{200 * n // both}]"
+                    keep = (n >= min_shared) & (200 * n >= min_degree * both)
+                    hi, lo, n, both = hi[keep], lo[keep], n[keep], both[keep]
+                # degree = shared / mean revisions of the two, in percent, truncated
+                degrees = 200 * n // both
+                yield from [
+                    f"[{quoted[a]},{quoted[b]},{c},{d}]"
+                    for a, b, c, d in zip(
+                        hi.tolist(), lo.tolist(), n.tolist(), degrees.tolist(), strict=True
+                    )
+                ]
 
         return {
             "files": LazySequence(lambda: iter(names)),

@@ -11,9 +11,10 @@ in this process could not (the GIL). Each segment's output is read by a thread o
 a queue; the queues together are bounded in bytes (the schedule's in-flight share): a segment
 ahead of the one being parsed waits when the bound is reached (its git then waits on its pipe),
 while the segment being parsed never does, and a git started ahead runs at a lower CPU
-priority (:data:`AHEAD_NICE`) than the one the parser waits on. The threads do no parsing (that would only fight
-the consumer for the GIL); reading a pipe releases the GIL. With one worker git is read
-directly. This module does not parse (``diff.py``) nor choose commits (``walk.py``).
+priority (:data:`AHEAD_NICE`) than the one the parser waits on. The threads do no parsing
+(that would only fight the consumer for the GIL); reading a pipe releases the GIL. With one
+worker git is read directly. This module does not parse (``diff.py``) nor choose commits
+(``walk.py``).
 """
 
 from __future__ import annotations
