@@ -44,3 +44,55 @@ def test_the_history_title_names_the_cadence() -> None:
         }
     }
     assert history_title(h) == "2k: 1,700 first-parent commits, a commit every 24 h"
+
+
+def test_pydriller_on_a_larger_history_is_a_target_of_its_own() -> None:
+    """PyDriller measured on 20k as well as with the peers on the smallest history: each is
+    judged against the 10x target, and the larger one is named by its history."""
+    from benchmarks.report import compute_targets, markdown
+
+    def section(history: str, speedup: float) -> dict[str, object]:
+        return {
+            "history": history,
+            "rows": [],
+            "comparisons": {"pydriller_speedup": speedup, "pydriller_detail": "d"},
+        }
+
+    results = {
+        "meta": {"speed_budget": "2GiB"},
+        "histories": [],
+        "peers": section("2k", 7.8),
+        "more_peers": [section("20k", 11.2)],
+    }
+    rows = {t["target"]: t for t in compute_targets(results)}
+    assert rows[">= 10x PyDriller's commits/s (all analyzers)"]["status"] == "FAIL"
+    assert rows[">= 10x PyDriller's commits/s on 20k"]["status"] == "PASS"
+    assert rows[">= 10x PyDriller's commits/s on 20k"]["measured"] == "11.2x"
+    text = markdown(results)
+    assert "### Peers on 2k" in text and "### Peers on 20k" in text
+
+
+def test_the_floor_is_the_issues_command_and_gitstreams_git_is_its_own_column() -> None:
+    """x floor divides by the plain ``-U0`` floor even when gitstream's own git command (its
+    caps, a larger delta cache) ran faster; x git cmd divides by that command."""
+    from benchmarks.report import apply_floor
+
+    rows = [
+        {
+            "name": "git diff-tree (floor)",
+            "kind": "floor",
+            "ok": True,
+            "wall_s": 10.0,
+            "cpu_s": 9.0,
+        },
+        {"name": "git diff-tree (floor)", "kind": "floor", "ok": True, "wall_s": 9.0, "cpu_s": 9.5},
+        {"name": "git cmd", "kind": "git_cmd", "ok": True, "wall_s": 6.0, "cpu_s": 6.0},
+        {"name": "gitstream all", "kind": "gitstream", "ok": True, "wall_s": 8.1, "cpu_s": 12.0},
+        {"name": "gitstream all", "kind": "gitstream", "ok": False, "wall_s": 1.0, "cpu_s": 1.0},
+    ]
+    apply_floor(rows)
+    assert rows[3]["x_floor"] == 0.9  # the faster of the two floor runs
+    assert rows[3]["x_floor_cpu"] == round(12.0 / 9.0, 3)
+    assert rows[3]["x_git"] == 1.35
+    assert rows[2]["x_floor"] == round(6.0 / 9.0, 3)
+    assert rows[4]["x_floor"] is None and rows[4]["x_git"] is None
