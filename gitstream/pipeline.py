@@ -131,10 +131,9 @@ def prepare(config: AnalysisConfig) -> Prepared:
             )
 
         schedule = schedule_with(caps)
-        more = _spare_delta_cache(schedule, workers)
-        if more <= 0:
+        richer = _grown_caps(caps, schedule, workers)
+        if richer == caps:
             return caps, schedule
-        richer = caps.with_delta_cache(caps.delta_cache + more)
         return richer, schedule_with(richer)
 
     if config.workers is not None:
@@ -145,6 +144,15 @@ def prepare(config: AnalysisConfig) -> Prepared:
     return Prepared(
         config, repo, history, classes, schedule, rss, workers, git, segment_for(workers)
     )
+
+
+def _grown_caps(caps: GitCaps, schedule: Schedule, workers: int) -> GitCaps:
+    """``caps`` with each git's delta cache grown by its part of the budget's spare
+    (:func:`_spare_delta_cache`), up to what the packs can use and 1 GiB; ``caps`` when
+    there is nothing to give."""
+    useful = max(caps.delta_cache, caps.useful_delta_cache)
+    grown = min(caps.delta_cache + _spare_delta_cache(schedule, workers), useful)
+    return caps.with_delta_cache(grown) if grown > caps.delta_cache else caps
 
 
 def _spare_delta_cache(schedule: Schedule, workers: int) -> int:

@@ -25,6 +25,7 @@ from gitstream.git.prefetch import (
 )
 from gitstream.git.repo import (
     GIT_GROWTH_PER_COMMIT,
+    MAX_DELTA_CACHE,
     GitCaps,
     delta_cache_for,
     git_caps,
@@ -33,6 +34,14 @@ from gitstream.git.repo import (
     pack_limit_for,
 )
 from gitstream.git.walk import CommitList, CommitMeta, select_commits
+from gitstream.pipeline import _grown_caps
+from gitstream.streaming.planner import MAX_CHUNK_SIZE
+from gitstream.streaming.schedule import (
+    Schedule,
+    SchedulerConfig,
+    compute_schedule,
+    minimum_budget,
+)
 from gitstream.synth import SynthSpec
 from gitstream.synth import build_repo as build_synth
 
@@ -201,3 +210,59 @@ def test_caps_read_the_repository_packs(repo: Path, tmp_path: Path) -> None:
     loose = tmp_path / "loose"
     subprocess.run(["git", "init", "-q", str(loose)], check=True)
     assert git_caps(open_repository(loose), None).pack_bytes == 0
+
+
+def _schedule(budget_mib: int, commits: int = 20_000) -> Schedule:
+    # 300 MiB of overhead and 20 KiB of working state a commit: 3000-commit chunks at the full
+    # buffering factor need about 0.5 GiB of budget
+    return compute_schedule(
+        SchedulerConfig(
+            total_commits=commits,
+            budget_bytes=budget_mib << 20,
+            overhead_bytes=300 << 20,
+            work_growth_per_commit=20 << 10,
+        )
+    )
+
+
+def test_a_budget_with_room_to_spare_grows_gits_delta_cache() -> None:
+    """Half the spare beyond the analyzers' largest chunks goes to the gits' caches, shared
+    between them, up to what the packs can use (16x their size) and 1 GiB each."""
+    mib = 1 << 20
+    big_packs = GitCaps(delta_cache=96 * mib, pack_bytes=200 * mib)
+    roomy = _schedule(2048)
+    spare = roomy.budget_bytes - minimum_budget(  # type: ignore[operator]
+        roomy.overhead_bytes, roomy.work_growth_per_commit, 0, MAX_CHUNK_SIZE * 2
+    )
+    one = _grown_caps(big_packs, roomy, 1)
+    two = _grown_caps(big_packs, roomy, 2)
+    assert one.delta_cache == (96 * mib + spare // 2) // mib * mib
+    assert two.delta_cache == (96 * mib + spare // 4) // mib * mib
+    assert _grown_caps(big_packs, _schedule(16 * 1024), 1).delta_cache == MAX_DELTA_CACHE
+    # a small repository's packs cannot use more: 16x a 4 MiB pack
+    small_packs = GitCaps(delta_cache=16 * mib, pack_bytes=4 * mib)
+    assert _grown_caps(small_packs, roomy, 1).delta_cache == 64 * mib
+    # a budget the chunks fill gives nothing more
+    assert _grown_caps(big_packs, _schedule(512), 1) is big_packs
+
+
+def test_grown_caps_keep_the_analyzers_chunks_whole() -> None:
+    """Re-planned with the grown caches counted in P, the chunks stay at their largest."""
+    mib = 1 << 20
+    caps = GitCaps(delta_cache=96 * mib, pack_bytes=200 * mib)
+    for budget, workers in ((1024, 1), (2048, 1), (2048, 2), (4096, 2)):
+        base = _schedule(budget)
+        grown = _grown_caps(caps, base, workers)
+        extra = workers * (grown.delta_cache - caps.delta_cache)
+        again = compute_schedule(
+            SchedulerConfig(
+                total_commits=base.total_commits,
+                budget_bytes=base.budget_bytes,
+                overhead_bytes=base.overhead_bytes + extra,
+                work_growth_per_commit=base.work_growth_per_commit,
+            )
+        )
+        assert (again.chunk_size, again.buffering_factor) == (
+            base.chunk_size,
+            base.buffering_factor,
+        )

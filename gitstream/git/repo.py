@@ -44,6 +44,8 @@ MAX_DELTA_CACHE = 1024 * _MIB
 it still pays on delta-packed histories: one git over the 20k benchmark history (-U1, 16,877
 diffs) took 8.6 s with 96 MiB, 6.8 s with 256 MiB, 6.2 s with 512 MiB, 6.3 s with 1 GiB; over
 the 60k history 33.1 s, 24.9 s, 21.5 s, 20.2 s (peak RSS 0.3, 0.5, 0.7, 1.2 GB)."""
+PACK_INFLATION = 16
+"""Delta cache worth giving per byte of pack: see :attr:`GitCaps.useful_delta_cache`."""
 MIN_PACK_LIMIT = 64 * _MIB
 MAX_PACK_LIMIT = 1024 * _MIB
 _PACK_WINDOW = 16 * _MIB
@@ -80,6 +82,14 @@ class GitCaps:
     """The repository's ``.pack`` files, in bytes."""
     index_bytes: int = 0
     """Their ``.idx`` files: git maps each whole, outside ``core.packedGitLimit``."""
+
+    @property
+    def useful_delta_cache(self) -> int:
+        """The most cache this repository's packs can use, as far as we know: 16 times their
+        size (a delta-packed history inflates to much more than its pack, 22x on the 20k
+        benchmark history, but git's gains stop well before: at 96 MiB for the 2k history's
+        6 MiB pack, past 512 MiB for the 20k history's 47 MiB)."""
+        return max(MIN_DELTA_CACHE, PACK_INFLATION * self.pack_bytes)
 
     def with_delta_cache(self, size: int) -> GitCaps:
         """These caps with a delta base cache of ``size`` bytes (whole MiB, at most 1 GiB)."""
