@@ -163,8 +163,8 @@ def _spare_delta_cache(schedule: Schedule, workers: int) -> int:
     (3,000 commits, or the history, or ``--chunk-size``) at the full buffering factor gives
     git nothing more. Past that, git's delta base cache is where memory buys the most time
     (a quarter to a third of git's time on the benchmark histories: see
-    :data:`~gitstream.git.repo.MAX_DELTA_CACHE`); the other
-    half of the spare stays with the analyzers' shares (aggregators spill later).
+    :data:`~gitstream.git.repo.MAX_DELTA_CACHE`); the other half of the spare stays with the
+    analyzers' shares (aggregators spill later).
     """
     if schedule.budget_bytes is None:
         return 0
@@ -346,6 +346,7 @@ def _run_section(
         "boot_ms": round(totals.boot_ms, 1),
         "spill_bytes": store.bytes_written,
         "workers": p.workers,
+        "git_delta_cache_bytes": p.git.delta_cache,
         "schedule": {k: v for k, v in p.schedule.to_dict().items() if k != "chunks"},
         "adaptive": runner.planner.stats().to_dict(),
     }

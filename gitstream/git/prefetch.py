@@ -193,17 +193,17 @@ class _Producer:
             try:
                 with self.stage.spawn(metas, nice=nice) as out:
                     read = out.read1
+                    # git writes a few KiB at a time: hand its output on in larger pieces,
+                    # with fewer wake-ups of the parser (join keeps a lone piece as it is)
                     pieces: list[bytes] = []
                     held = 0
                     while True:
                         data = read(_BLOCK)
-                        if data:
-                            pieces.append(data)
-                            held += len(data)
-                            if held < _HANDOFF:
-                                continue
-                        if pieces:
-                            self._put(seg, pieces[0] if len(pieces) == 1 else b"".join(pieces))
+                        pieces.append(data)
+                        held += len(data)
+                        if held >= _HANDOFF or not data:
+                            if held:
+                                self._put(seg, b"".join(pieces))
                             pieces, held = [], 0
                         if not data:
                             break
