@@ -495,22 +495,25 @@ class Bench:
             pd["versus"] = f"{x:.1f}x faster (all analyzers)"
         else:
             cmp["pydriller_detail"] = "PyDriller or gitstream run failed"
-        if th and th["ok"] and bd_row and bd_row["ok"]:
-            x = th["wall_s"] / bd_row["wall_s"]
-            cmp["theseus_speedup"] = round(x, 2)
-            cmp["theseus_detail"] = (
-                f"gitstream -a burndown {bd_row['wall_s']:.2f} s vs theseus {th['wall_s']:.2f} s"
-            )
-            th["versus"] = f"{x:.1f}x faster (burndown)"
-        elif not theseus:
-            pass
-        elif bd_row is None:
-            cmp["theseus_detail"] = "no burndown analyzer registered"
-        else:
-            cmp["theseus_detail"] = "git-of-theseus or gitstream burndown failed"
+        if theseus:
+            cmp["theseus_detail"] = _theseus_comparison(th, bd_row, cmp)
         section["rows"] = rows
         self.save()
         console.print(report.rich_table(f"peers on {h.label}", report.peers_cells(section)))
+
+
+def _theseus_comparison(
+    th: dict[str, Any] | None, bd_row: dict[str, Any] | None, cmp: dict[str, Any]
+) -> str:
+    """The theseus comparison's detail; its speed-up goes into ``cmp`` when both ran."""
+    if th and th["ok"] and bd_row and bd_row["ok"]:
+        x = th["wall_s"] / bd_row["wall_s"]
+        cmp["theseus_speedup"] = round(x, 2)
+        th["versus"] = f"{x:.1f}x faster (burndown)"
+        return f"gitstream -a burndown {bd_row['wall_s']:.2f} s vs theseus {th['wall_s']:.2f} s"
+    if bd_row is None:
+        return "no burndown analyzer registered"
+    return "git-of-theseus or gitstream burndown failed"
 
 
 def _row(job: Job, m: Measurement) -> dict[str, Any]:
