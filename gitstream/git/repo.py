@@ -8,10 +8,9 @@ does) and does not select commits (``walk.py``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pygit2
@@ -94,7 +93,7 @@ class GitCaps:
     def with_delta_cache(self, size: int) -> GitCaps:
         """These caps with a delta base cache of ``size`` bytes (whole MiB, at most 1 GiB)."""
         size = max(MIN_DELTA_CACHE, min(MAX_DELTA_CACHE, size // _MIB * _MIB))
-        return dataclasses.replace(self, delta_cache=size)
+        return replace(self, delta_cache=size)
 
     @property
     def whole_packs(self) -> bool:
