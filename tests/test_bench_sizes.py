@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmarks.histories import parse_size, parse_sizes
@@ -96,3 +98,19 @@ def test_the_floor_is_the_issues_command_and_gitstreams_git_is_its_own_column() 
     assert rows[3]["x_git"] == 1.35
     assert rows[2]["x_floor"] == round(6.0 / 9.0, 3)
     assert rows[4]["x_floor"] is None and rows[4]["x_git"] is None
+
+
+def test_a_job_runs_at_least_its_own_repeats_and_keeps_its_best(tmp_path: Path) -> None:
+    """gitstream's sub-second runs beside the peers run three times with ``--repeats 1``; the
+    other jobs run once, and each row says how many runs it kept the best of."""
+    import os
+
+    from benchmarks.run import Bench, Job, _parse_args
+
+    bench = Bench(_parse_args(["--out", str(tmp_path / "r.json")]), dict(os.environ), tmp_path)
+    once = Job("once", "floor", ["true"])
+    thrice = Job("thrice", "gitstream", ["true"], min_repeats=3)
+    rows = bench.run_jobs([once, thrice])
+    assert (len(once.runs), len(thrice.runs)) == (1, 3)
+    assert [r["repeats"] for r in rows] == [1, 3]
+    assert all(r["ok"] for r in rows)

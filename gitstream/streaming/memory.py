@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import enum
 import functools
 import gc
@@ -174,12 +173,10 @@ def _malloc_trim() -> Callable[[int], int] | None:
     # (musl, macOS, Windows) either lack it or return memory on their own.
     if not sys.platform.startswith("linux"):
         return None
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        libc = ctypes.CDLL(name)
-        trim = libc.malloc_trim
+        # The C library is already loaded: look it up among this process's own symbols rather
+        # than with ctypes.util.find_library, which forks /sbin/ldconfig at start-up.
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
     trim.argtypes = [ctypes.c_size_t]
