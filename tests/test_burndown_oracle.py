@@ -15,6 +15,7 @@ import pytest
 from gitrepo import blame_lines_by_author, build_repo, git, git_bytes, lines_at_rev
 
 from gitstream import AnalysisConfig, analyze, prepare
+from gitstream.errors import UsageError
 from gitstream.records import Person
 from gitstream.synth import SynthSpec
 from gitstream.synth import build_repo as build_synth
@@ -188,3 +189,42 @@ def test_ownership_equals_blame_on_generated_history(tmp_path: Path) -> None:
     last = straight["project"]["matrix"][-1]
     assert {band: n for band, n in enumerate(last) if n} == blame_bands(repo, 10)
     assert sum(last) == sum(lines_at_rev(repo).values())
+
+
+YEAR_9999 = 253_402_300_799
+
+
+def test_a_commit_dated_9999_makes_burndown_stand_aside_not_exhaust_memory(
+    tmp_path: Path,
+) -> None:
+    """One commit with a wrong clock (9999-12-31) would make burndown's matrices ~70 GiB: by
+    default it stands aside with the dates in its reason and the others run; asked for by name,
+    it is refused with the same message."""
+    build_repo(tmp_path, [
+        {"files": {"a.txt": "1\n"}, "time": 946_684_800},
+        {"files": {"a.txt": "1\n2\n"}, "time": YEAR_9999},
+    ])  # fmt: skip
+    result = analyze(AnalysisConfig(repo=tmp_path, memory_bytes=1 << 30))
+    reason = result["run"]["skipped_analyzers"]["burndown"]
+    assert "2000-01-01 to 9999-12-31" in reason and "--tick-size" in reason
+    assert "burndown" not in result["analyzers"]
+    assert result["analyzers"]["devs"]["people"][0]["added"] == 2
+    with pytest.raises(UsageError, match="wrong clock"):
+        analyze(AnalysisConfig(repo=tmp_path, memory_bytes=1 << 30, analyzers=("burndown",)))
+
+
+def test_burndown_at_the_epoch_fits_the_budget_by_its_tick_size(tmp_path: Path) -> None:
+    """An import dated 1970 before a 2023 commit: 19,700 daily ticks fit any budget, 472,000
+    hourly ones (a 1.9 GiB result) do not fit 1 GiB."""
+    build_repo(tmp_path, [
+        {"files": {"a.txt": "1\n"}, "time": 0},
+        {"files": {"a.txt": "1\n2\n"}, "time": 1_700_000_000},
+    ])  # fmt: skip
+    daily = analyze(AnalysisConfig(repo=tmp_path, memory_bytes=256 << 20, analyzers=("burndown",)))
+    bands = 1_700_000_000 // 86_400 // 30 + 1
+    assert daily["analyzers"]["burndown"]["project"]["matrix"][-1] == [1] + [0] * (bands - 2) + [1]
+    hourly = AnalysisConfig(
+        repo=tmp_path, memory_bytes=1 << 30, analyzers=("burndown",), tick_size_hours=1.0
+    )
+    with pytest.raises(UsageError, match="472,222 ticks of 1 h"):
+        analyze(hourly)

@@ -44,6 +44,10 @@ What is tracked, and the choices made:
   the commit's author). A file that turns from binary to text arrives without hunks, so its
   lines cannot be known: the path stays untracked, later hunks on it are ignored (counted in
   ``diagnostics.untracked_changes``) until it is deleted, type-changed or added again.
+- The result is dense: ``samples x bands`` cells a matrix, the square of the span in ticks.
+  A history whose result would take more than half the budget is refused (the analyzer then
+  stands aside when it was not asked for by name): one commit with a wrong clock would
+  otherwise ask for tens of GiB.
 - A type change (T) replaces the whole content: every old line dies, all new lines are new.
 - Hunks that do not fit the tracked file (a diff stage bug or filtered history) drop the file:
   its lines die, removed by an unidentified author, and it is counted in
@@ -78,12 +82,54 @@ from gitstream.analyzers._lines import (
     pack,
 )
 from gitstream.analyzers.base import AnalysisContext, LazyMapping, LazySequence
+from gitstream.config import format_size
 from gitstream.errors import SpillError, UsageError
 from gitstream.records import CommitRecord, Hunk, Status
+from gitstream.streaming.memory import physical_memory
 
 _RUN_HEADER = struct.Struct("<qq")  # history entries, overwrites entries
 
 Matrix = list[list[int]]
+
+RESULT_SHARE = 2
+"""The dense result (matrices, survival curve) may take at most 1/RESULT_SHARE of the budget,
+or of the machine's memory when the budget is unlimited."""
+CELL_BYTES = 8
+"""A matrix cell: one pointer in a row list (the counts themselves are mostly shared ints)."""
+TICK_BYTES = 48
+"""Per tick of the span: the survival pass's at-risk and death counts and its curve of floats."""
+
+
+def _check_result_size(context: AnalysisContext) -> None:
+    """Refuse a history whose dense result would not fit: its matrices grow with the square of
+    the span in ticks, so one commit dated far from the others (a clock set to 9999, an import
+    dated 1970) can ask for more memory than the machine has."""
+    cfg = context.config
+    end = context.last_tick
+    cells = (end // cfg.sampling + 1) * (end // cfg.granularity + 1)
+    # Person matrices are built one at a time, beside the project's.
+    matrices = 2 if cfg.burndown_people else 1
+    need = cells * matrices * CELL_BYTES + (end + 2) * TICK_BYTES
+    room = (cfg.memory_bytes or physical_memory()) // RESULT_SHARE
+    if need <= room and end < 1 << (PERSON_BITS - 1):
+        return
+    hours = cfg.tick_size_hours
+    last = context.start_time + end * context.tick_seconds
+    raise UsageError(
+        f"burndown's result would take {format_size(need)}: the history spans {end:,} ticks "
+        f"of {hours:g} h ({_utc_day(context.start_time)} to {_utc_day(last)}) and its "
+        f"matrices grow with the square of that; {format_size(room)} is what the budget "
+        "allows. A commit dated far from the others (a wrong clock) does this: analyse a "
+        "--rev range without it, raise --tick-size, --sampling and --granularity, or leave "
+        "burndown out"
+    )
+
+
+def _utc_day(t: int) -> str:
+    try:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return f"unix time {t}"
 
 
 class BurndownAnalyzer:
@@ -111,6 +157,7 @@ class BurndownAnalyzer:
                 f"burndown granularity ({cfg.granularity}) and sampling ({cfg.sampling}) "
                 "must be positive numbers of ticks"
             )
+        _check_result_size(context)
         self._ctx = context
         self._spill = context.spill
         self._granularity = cfg.granularity

@@ -49,7 +49,7 @@ class CommitList:
         self._nparents = array.array("H")
         self._authors = array.array("i")
         self._times = array.array("q")
-        self._ticks = array.array("i")
+        self._ticks = array.array("q")
 
     def __len__(self) -> int:
         return len(self._times)
@@ -69,7 +69,7 @@ class CommitList:
         Committer times are not monotonic on real histories (rebases, clock skew); a commit
         never lands in an earlier tick than the one before it, so burndown samples stay ordered.
         """
-        ticks = array.array("i")
+        ticks = array.array("q")
         last = 0
         for t in self._times:
             tick = max(last, (t - start_time) // tick_seconds)

@@ -37,6 +37,7 @@ __all__ = [
     "MemorySnapshot",
     "PeakSampler",
     "PressureLevel",
+    "physical_memory",
     "pressure",
     "process_tree_rss",
     "release_native_memory",
@@ -46,6 +47,11 @@ WARNING_FRACTION = 0.80
 """Share of the budget at which memory use is worth a warning."""
 CRITICAL_FRACTION = 0.90
 """Share of the budget at which memory must be given back before going on."""
+
+
+def physical_memory() -> int:
+    """The machine's RAM in bytes: what an unlimited budget is bounded by all the same."""
+    return int(psutil.virtual_memory().total)
 
 
 def process_tree_rss(pid: int | None = None) -> int:
