@@ -386,6 +386,7 @@ def plan(
             "buffering_factor": s.buffering_factor,
             "workers": p.workers,
             "git_delta_cache_bytes": p.git.delta_cache,
+            "git_big_file_bytes": p.git.big_file,
             "segment_commits": p.segment,
             "analyzers": [c.name for c in p.analyzer_classes],
             "chunks": [

@@ -347,6 +347,7 @@ def _run_section(
         "spill_bytes": store.bytes_written,
         "workers": p.workers,
         "git_delta_cache_bytes": p.git.delta_cache,
+        "git_big_file_bytes": p.git.big_file,
         "schedule": {k: v for k, v in p.schedule.to_dict().items() if k != "chunks"},
         "adaptive": runner.planner.stats().to_dict(),
     }

@@ -310,8 +310,8 @@ def test_plan_shows_each_gits_delta_cache_counted_in_p(repo: Path, workers: str)
     """The plan names each git's delta base cache: a sixteenth of a budget the chunks fill,
     never less than that or more than 1 GiB; the parts of the budget still add up to it."""
     mib = 2**20
-    # two chunks of 1000 commits (forced) need more than 256 MiB holds: nothing to spare
-    tight = plan_json("--workers", workers, "--memory", "256MiB", "--chunk-size", "1000", repo)
+    # two chunks of 800 commits (forced) take what 256 MiB holds: nothing to spare
+    tight = plan_json("--workers", workers, "--memory", "256MiB", "--chunk-size", "800", repo)
     roomy = plan_json("--workers", workers, "--memory", "4GiB", repo)
     assert tight["git_delta_cache_bytes"] == delta_cache_for(256 * mib) == 16 * mib
     assert delta_cache_for(4096 * mib) <= roomy["git_delta_cache_bytes"] <= MAX_DELTA_CACHE

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gitrepo import build_repo
 
 from gitstream.errors import GitstreamError
 from gitstream.git.diff import DiffStage, _lower_priority, diff_tree_command
@@ -24,9 +25,11 @@ from gitstream.git.prefetch import (
     segment_size,
 )
 from gitstream.git.repo import (
+    DIFF_MEMORY_FACTOR,
     GIT_GROWTH_PER_COMMIT,
     MAX_DELTA_CACHE,
     GitCaps,
+    big_file_for,
     delta_cache_for,
     git_caps,
     git_dir,
@@ -175,6 +178,47 @@ def test_gits_pack_limit_follows_the_budget(budget: int | None, limit_mib: int) 
     caps = GitCaps(pack_limit=pack_limit_for(budget), pack_bytes=10 << 20)
     command = diff_tree_command("/r/.git", renames=True, caps=caps)
     assert f"core.packedGitLimit={limit_mib}m" in command
+
+
+@pytest.mark.parametrize(
+    ("budget", "big_mib"),
+    [(None, None), (128 << 20, 1), (256 << 20, 1), (1 << 30, 4), (2 << 30, 8), (16 << 30, 16)],
+)
+def test_the_largest_file_git_diffs_follows_the_budget(budget: int | None, big_mib: int) -> None:
+    """A 256th of the budget, 1 to 16 MiB, on the command line and ten times over in the
+    estimate; without a budget git keeps its own threshold and the estimate counts none."""
+    big = big_file_for(budget)
+    caps = GitCaps(delta_cache=16 << 20, pack_bytes=0, big_file=big)
+    command = diff_tree_command("/r/.git", renames=True, caps=caps)
+    if big_mib is None:
+        assert big is None and not any("bigFileThreshold" in a for a in command)
+        assert caps.estimate(0) == GitCaps(delta_cache=16 << 20, pack_bytes=0).estimate(0)
+        return
+    assert big == big_mib << 20
+    assert f"core.bigFileThreshold={big}" in command
+    plain = GitCaps(delta_cache=16 << 20, pack_bytes=0)
+    assert caps.estimate(0) - plain.estimate(0) == DIFF_MEMORY_FACTOR * big
+
+
+def test_a_file_past_the_threshold_is_counted_binary(tmp_path: Path) -> None:
+    """A 2.4 MB text file rewritten is diffed line by line under git's own threshold, and
+    counted binary (no lines, as numstat's "-") past a 1 MiB one."""
+    lines = [f"line {i} {'z' * (i % 41)}\n" for i in range(100_000)]
+    changed = sum(1 for i in range(100_000) if i % 41)
+    build_repo(tmp_path, [
+        {"files": {"big.txt": "".join(lines)}},
+        {"files": {"big.txt": "".join(s.replace("z", "q") for s in lines)}},
+    ])  # fmt: skip
+    r = open_repository(tmp_path)
+    last = list(select_commits(r, "HEAD").commits.range(1, 2))
+
+    def change(caps: GitCaps) -> tuple[bool, int, int]:
+        (record,) = DiffStage(git_dir(r), caps=caps).records(last)
+        (fc,) = record.files
+        return fc.binary, fc.added, fc.removed
+
+    assert change(GitCaps()) == (False, changed, changed)
+    assert change(GitCaps(big_file=1 << 20)) == (True, 0, 0)
 
 
 def test_packs_that_fit_are_mapped_whole_and_others_through_windows() -> None:

@@ -50,6 +50,12 @@ MAX_PACK_LIMIT = 1024 * _MIB
 _PACK_WINDOW = 16 * _MIB
 _GIT_BASE = 12 * _MIB
 """A git diff-tree's own start-up, libraries and output buffers."""
+MIN_BIG_FILE = 1 * _MIB
+MAX_BIG_FILE = 16 * _MIB
+DIFF_MEMORY_FACTOR = 10
+"""git's RSS while it diffs two versions of a text file, per byte of the file: both versions,
+plus ~120 B of xdiff records per line on each side. Measured 9.5x on a 6 MiB file of 31-byte
+lines, 3.3x on a 10 MiB file of 201-byte lines (a 23 MB file of 33-byte lines: ~216 MiB)."""
 GIT_GROWTH_PER_COMMIT = 4096
 """What a git diff-tree keeps per commit it has diffed (the trees it parsed): ~2 KB measured on
 the 36k and 60k benchmark histories, counted twice over."""
@@ -62,6 +68,15 @@ def delta_cache_for(budget: int | None) -> int:
     if budget is None:
         return MAX_DELTA_CACHE
     return max(MIN_DELTA_CACHE, min(GIT_DEFAULT_DELTA_CACHE, budget // 16 // _MIB * _MIB))
+
+
+def big_file_for(budget: int | None) -> int | None:
+    """The largest file one git diffs line by line under ``budget``: a 256th of it, 1 to
+    16 MiB; None (git's own 512 MiB) without a budget. Larger files count as binary, as git
+    counts files past ``core.bigFileThreshold``: diffing a 23 MB file took git ~216 MiB."""
+    if budget is None:
+        return None
+    return max(MIN_BIG_FILE, min(MAX_BIG_FILE, budget // 256 // _MIB * _MIB))
 
 
 def pack_limit_for(budget: int | None) -> int:
@@ -81,6 +96,9 @@ class GitCaps:
     """The repository's ``.pack`` files, in bytes."""
     index_bytes: int = 0
     """Their ``.idx`` files: git maps each whole, outside ``core.packedGitLimit``."""
+    big_file: int | None = None
+    """``core.bigFileThreshold``: larger files are not diffed but counted as binary (None: git's
+    default, 512 MiB, and nothing counted for it in the estimate)."""
 
     @property
     def useful_delta_cache(self) -> int:
@@ -105,6 +123,7 @@ class GitCaps:
         # Packs that fit are mapped whole (one window each: windows of 16 MiB overlap by
         # half and count twice in RSS); packs that do not are read through small windows.
         window = self.pack_limit if self.whole_packs else _PACK_WINDOW
+        big = () if self.big_file is None else ("-c", f"core.bigFileThreshold={self.big_file}")
         return (
             "-c",
             f"core.deltaBaseCacheLimit={max(1, self.delta_cache // _MIB)}m",
@@ -112,11 +131,12 @@ class GitCaps:
             f"core.packedGitLimit={self.pack_limit // _MIB}m",
             "-c",
             f"core.packedGitWindowSize={window // _MIB}m",
+            *big,
         )
 
     def estimate(self, commits: int) -> int:
         """Bytes of RSS one capped git may reach over ``commits``: base, indexes, mapped packs,
-        delta cache, and the trees it keeps.
+        delta cache, the trees it keeps, and the diff of the largest file it diffs.
 
         Measured on a 19 MiB repository 21 MiB; 74 MiB on git/git with a 16 MiB cache; on the
         60k benchmark history (100 MiB pack, 16 MiB index, 96 MiB cache) 155 MiB under a
@@ -128,7 +148,8 @@ class GitCaps:
         # twice there as in RSS), so what is mapped stays under it.
         mapped = min(self.pack_limit, self.pack_bytes)
         growth = GIT_GROWTH_PER_COMMIT * commits
-        return _GIT_BASE + self.index_bytes + mapped + self.delta_cache + growth
+        diff = DIFF_MEMORY_FACTOR * (self.big_file or 0)
+        return _GIT_BASE + self.index_bytes + mapped + self.delta_cache + growth + diff
 
 
 def git_caps(repo: pygit2.Repository, budget: int | None) -> GitCaps:
@@ -143,7 +164,13 @@ def git_caps(repo: pygit2.Repository, budget: int | None) -> GitCaps:
                 index_bytes += p.stat().st_size
     except OSError:
         pass  # no packs (a young repository): loose objects are read, not mapped
-    return GitCaps(delta_cache_for(budget), pack_limit_for(budget), pack_bytes, index_bytes)
+    return GitCaps(
+        delta_cache_for(budget),
+        pack_limit_for(budget),
+        pack_bytes,
+        index_bytes,
+        big_file_for(budget),
+    )
 
 
 def cap_libgit2_memory() -> None:

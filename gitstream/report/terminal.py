@@ -176,6 +176,9 @@ def plan_view(plan: Mapping[str, Any]) -> RenderableType:
     if "git_delta_cache_bytes" in plan:
         # part of P: each git's cache of inflated delta bases, what its speed depends on most
         lines.add_row("delta cache per git (in P)", format_size(plan["git_delta_cache_bytes"]))
+    if plan.get("git_big_file_bytes"):
+        # larger text files count as binary: git's diff of one would not fit the budget
+        lines.add_row("files diffed up to", format_size(plan["git_big_file_bytes"]))
     lines.add_row("chunk size", f"{plan['chunk_size']:,}")
     chunks = Table(title=f"{len(plan['chunks'])} chunks")
     for col in ("#", "start", "end", "first commit", "last commit"):
