@@ -370,3 +370,44 @@ def test_mailmap_file_relative_to_the_work_tree(tmp_path: Path) -> None:
     git(tmp_path / "repo", "config", "mailmap.file", "extra.mailmap")
     _, history = walk(tmp_path / "repo", exact_identities=True)
     assert authors(history) == git_authors(tmp_path / "repo") == [("New Name", "new@x.org")]
+
+
+CHECK_MAILMAP = """\
+# a comment line
+Proper One <one@new>
+<two-new@x> <TWO@old>
+Proper Three <three@new> <three@old>
+Named Four <four@new> Old Four <four@old>
+Simple Four <four@OLD>
+bad line without an email
+Empty <> <>
+Late <one@NEW>
+"""
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        ("bobby", "one@new"),
+        ("bobby", "ONE@New"),
+        ("x", "two@old"),
+        ("x", "Two@OLD"),
+        ("x", "three@old"),
+        ("old four", "FOUR@old"),
+        ("someone else", "four@old"),
+        ("Old Four", "four@other"),
+        ("Äb", "äb@x"),
+        ("nobody", ""),
+        ("nobody", "nobody@x"),
+    ],
+)
+def test_mailmap_resolves_as_git_check_mailmap(tmp_path: Path, who: tuple[str, str]) -> None:
+    """Every form of a .mailmap line, emails and names matched case-insensitively, later lines
+    winning: the same as ``git check-mailmap`` (libgit2's own mailmap compares bytes)."""
+    from gitstream.git.identity import Mailmap
+
+    build_repo(tmp_path, [{"files": {".mailmap": CHECK_MAILMAP}}])
+    name, email = who
+    want = git(tmp_path, "check-mailmap", f"{name} <{email}>").strip()
+    got = Mailmap.parse(CHECK_MAILMAP).resolve(name, email)
+    assert f"{got[0]} <{got[1]}>" == want

@@ -1,5 +1,8 @@
 """Who wrote each commit: ``.mailmap`` at the analysed revision, then identity merging.
 
+The mailmap is read as git reads it (:class:`Mailmap`), emails and names matched without
+regard to ASCII case.
+
 By default two identities (name, email after the mailmap) that share an email (compared
 case-insensitively) or a name (compared case-insensitively, blanks ignored) are one person;
 ``exact`` keeps every distinct (name, email) pair apart. A person's primary identity is the one
@@ -19,7 +22,77 @@ from gitstream.records import Person
 Identity = tuple[str, str]
 
 
-def load_mailmap(repo: pygit2.Repository, tip: pygit2.Commit | None) -> pygit2.Mailmap:
+class Mailmap:
+    """git's mailmap (``mailmap.c``): entries keyed by the commit email, then by the commit
+    name, both compared case-insensitively as git does (libgit2's compares bytes, so
+    ``BOB@x`` escaped an entry for ``bob@x``); a later line overrides an earlier one."""
+
+    def __init__(self) -> None:
+        # commit email (folded) -> [(name, email) of the simple entry, {commit name: (name, email)}]
+        self._by_email: dict[str, tuple[list[str | None], dict[str, list[str | None]]]] = {}
+
+    @classmethod
+    def parse(cls, text: str) -> Mailmap:
+        mailmap = cls()
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            first = _name_and_email(line, allow_empty_email=False)
+            if first is None:
+                continue
+            name1, email1, rest = first
+            second = _name_and_email(rest, allow_empty_email=True)
+            name2, email2 = (second[0], second[1]) if second else (None, None)
+            mailmap._add(name1, email1, name2, email2)
+        return mailmap
+
+    def _add(
+        self,
+        new_name: str | None,
+        new_email: str | None,
+        old_name: str | None,
+        old_email: str | None,
+    ) -> None:
+        if old_email is None:
+            old_email, new_email = new_email, None
+        assert old_email is not None
+        simple, by_name = self._by_email.setdefault(_fold(old_email), ([None, None], {}))
+        if old_name is None:
+            simple[0] = new_name or simple[0]
+            simple[1] = new_email or simple[1]
+        else:
+            by_name[_fold(old_name)] = [new_name, new_email]
+
+    def resolve(self, name: str, email: str) -> Identity:
+        """(name, email) as git's ``%aN``/``%aE`` show them."""
+        entry = self._by_email.get(_fold(email))
+        if entry is None:
+            return name, email
+        simple, by_name = entry
+        found = by_name.get(_fold(name), simple)
+        return found[0] or name, found[1] or email
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _fold(text: str) -> str:
+    """``text`` as git's ``strcasecmp`` compares it: ASCII letters only."""
+    return text.translate(_ASCII_LOWER)
+
+
+def _name_and_email(text: str, *, allow_empty_email: bool) -> tuple[str | None, str, str] | None:
+    """``Name <email>`` at the start of ``text``: (name or None, email, the rest), as git's
+    ``parse_name_and_email`` reads it."""
+    left = text.find("<")
+    right = text.find(">", left + 1) if left >= 0 else -1
+    if right < 0 or (right == left + 1 and not allow_empty_email):
+        return None
+    name = text[:left].strip()
+    return name or None, text[left + 1 : right], text[right + 1 :]
+
+
+def load_mailmap(repo: pygit2.Repository, tip: pygit2.Commit | None) -> Mailmap:
     """The mailmap of ``.mailmap`` in ``tip``'s tree plus ``mailmap.file`` from git config."""
     text = b""
     if tip is not None:
@@ -45,7 +118,7 @@ def load_mailmap(repo: pygit2.Repository, tip: pygit2.Commit | None) -> pygit2.M
                 text += fh.read()
         except OSError:
             pass  # git itself ignores a missing mailmap.file
-    return pygit2.Mailmap.from_buffer(text.decode("utf-8", "replace"))
+    return Mailmap.parse(text.decode("utf-8", "replace"))
 
 
 def decode_signature(sig: pygit2.Signature, encoding: str | None) -> Identity:
