@@ -39,6 +39,7 @@ from gitstream.git.prefetch import (
 from gitstream.git.repo import (
     GitCaps,
     cap_libgit2_memory,
+    diff_algorithm,
     git_caps,
     git_dir,
     open_repository,
@@ -269,6 +270,7 @@ def analysis(
             renames=config.renames,
             path_filter=PathFilter(config.include, config.exclude),
             caps=p.git,
+            algorithm=diff_algorithm(p.repo),
         )
 
         workers = p.workers

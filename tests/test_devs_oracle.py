@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitrepo import build_repo, commit_list, numstat_by_email
+from gitrepo import build_repo, commit_list, git, numstat_by_email
 
 from gitstream import AnalysisConfig, analyze
 from gitstream.synth import SynthSpec
@@ -148,3 +148,48 @@ def test_devs_equals_numstat_on_generated_history(tmp_path: Path) -> None:
             )
         )
         assert devs_by_email(result) == numstat_by_email(repo, first_parent=not full_history)
+
+
+HISTOGRAM_OLD = (
+    "\n{\n\nreturn\nreturn\nx\n{\nx\nx\nx\ny\nreturn\nx\n}\ny\ny\nreturn\n}\n{\nx\n{\nreturn\nx\ny"
+    "\n{\n\ny\nx\ny\n\n{\ny\n{\nreturn\n}\n\n}\n{\n}\ny\n"
+)
+HISTOGRAM_NEW = (
+    "\n{\n\nreturn\nreturn\nx\nx\nx\nx\ny\nreturn\nx\n}\n\ny\ny\nreturn\n\n{\nx\n{\nreturn\ny\nx\n{"
+    "\ny\nx\ny\n{\n{\ny\n{\nreturn\ny\n}\n\n}\n{\n}\ny\n"
+)
+
+
+MYERS_VS_HISTOGRAM = {False: (45, 5), True: (53, 13)}
+"""Lines added and removed by the edit, first commit included: myers (git's default) and
+the minimal and patience diffs agree here; histogram does not."""
+
+
+@pytest.mark.parametrize("algorithm", [None, "histogram", "patience", "minimal"])
+def test_devs_follows_the_repositorys_diff_algorithm_as_git_log_does(
+    tmp_path: Path, algorithm: str | None
+) -> None:
+    """``git log`` reads ``diff.algorithm``, the diff-tree plumbing does not: gitstream passes
+    it on, so an edit myers and histogram count differently agrees with git log either way."""
+    build_repo(tmp_path, [{"files": {"f.txt": HISTOGRAM_OLD}}, {"files": {"f.txt": HISTOGRAM_NEW}}])
+    if algorithm:
+        git(tmp_path, "config", "diff.algorithm", algorithm)
+    result = analyze(AnalysisConfig(repo=tmp_path, analyzers=("devs",)))
+    want = numstat_by_email(tmp_path)
+    assert devs_by_email(result) == want
+    assert want["author@example.com"][:2] == MYERS_VS_HISTOGRAM[algorithm == "histogram"]
+
+
+def test_replaced_commits_are_analysed_as_stored(tmp_path: Path) -> None:
+    """The walk (libgit2) does not follow ``git replace``; the diffs do not either, so a
+    replaced commit counts its own lines for its own author, as ``git --no-replace-objects
+    log`` shows, never the replacement's lines for the original's author."""
+    ids = build_repo(tmp_path, [
+        {"files": {"f.txt": "1\n"}, "author": ("Ann", "ann@x")},
+        {"files": {"f.txt": "1\n2\n"}, "author": ("Ann", "ann@x")},
+        {"files": {"f.txt": "".join(f"{i}\n" for i in range(50))}, "author": ("Zed", "zed@x"),
+         "parents": [0]},
+    ], head=1)  # fmt: skip
+    git(tmp_path, "replace", ids[1], ids[2])
+    result = analyze(AnalysisConfig(repo=tmp_path, analyzers=("devs",)))
+    assert devs_by_email(result) == {"ann@x": (2, 0, 2)}

@@ -173,6 +173,20 @@ def git_caps(repo: pygit2.Repository, budget: int | None) -> GitCaps:
     )
 
 
+DIFF_ALGORITHMS = frozenset({"default", "myers", "minimal", "patience", "histogram"})
+
+
+def diff_algorithm(repo: pygit2.Repository) -> str | None:
+    """The repository's ``diff.algorithm`` (local, global or system config), if it names one
+    git knows; None for git's default."""
+    try:
+        value = repo.config["diff.algorithm"]
+    except (KeyError, ValueError):
+        return None
+    value = str(value).strip().lower()
+    return value if value in DIFF_ALGORITHMS else None
+
+
 def cap_libgit2_memory() -> None:
     """Turn libgit2's object cache off and bound its mapped pack windows (process-wide)."""
     pygit2.settings.enable_caching(False)
