@@ -139,7 +139,14 @@ def prepare(config: AnalysisConfig) -> Prepared:
 
     if config.workers is not None:
         workers = config.workers
-        git, schedule = plan_for(workers)
+        try:
+            git, schedule = plan_for(workers)
+        except UsageError as exc:
+            if workers == 1:
+                raise
+            raise UsageError(
+                f"{exc}; or fewer --workers: each of the {workers} gits counts in the overhead"
+            ) from exc
     else:
         workers, (git, schedule) = _default_workers(plan_for, len(history.commits))
     return Prepared(

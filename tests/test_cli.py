@@ -412,3 +412,23 @@ def test_bare_repository(tmp_path: Path) -> None:
     }
     assert got == by_email
     assert plan_json(bare)["total_commits"] == len(MAINLINE)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rev", "HEAD^{tree}"], "'HEAD^{tree}' names a tree, not a commit"),
+        (["--rev", "nope"], "unknown revision 'nope': no branch, tag or commit has that name"),
+        (["--rev", "nope..HEAD"], "unknown revision 'nope..HEAD': no branch, tag or commit"),
+        (["--workers", "64"], "or fewer --workers: each of the 64 gits counts in the overhead"),
+    ],
+    ids=["tree", "unknown", "unknown-range-end", "too-many-workers"],
+)
+def test_refusals_name_the_cause_in_one_line(
+    repo: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    """A revision that is not a commit, an unknown one, and a budget too small for the gits
+    asked for: one line on stderr saying which, exit code 2."""
+    done = run_cli("analyze", "-q", "-o", tmp_path / "r.json", *args, repo)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr

@@ -149,16 +149,36 @@ def _resolve(repo: pygit2.Repository, rev: str) -> tuple[pygit2.Commit | None, l
         raise UsageError(
             f"symmetric ranges like {rev!r} are not supported; use A..B (commits in B not in A)"
         )
-    with git_errors(what):
-        if ".." in rev:
-            spec = repo.revparse(rev)
-            if spec.from_object is None or spec.to_object is None:
-                raise RepositoryError(f"{what}: a range needs both ends (A..B)")
-            tip = spec.to_object.peel(pygit2.Commit)
-            hide.append(spec.from_object.peel(pygit2.Commit).id)
-        else:
-            tip = repo.revparse_single(rev).peel(pygit2.Commit)
+    try:
+        with git_errors(what):
+            if ".." in rev:
+                spec = repo.revparse(rev)
+                if spec.from_object is None or spec.to_object is None:
+                    raise RepositoryError(f"{what}: a range needs both ends (A..B)")
+                tip = _commit_of(spec.to_object, rev)
+                hide.append(_commit_of(spec.from_object, rev).id)
+            else:
+                tip = _commit_of(repo.revparse_single(rev), rev)
+    except RepositoryError as exc:
+        if isinstance(exc.__cause__, KeyError):  # libgit2's message is the name again
+            raise RepositoryError(
+                f"{what}: no branch, tag or commit has that name"
+            ) from exc.__cause__
+        raise
     return tip, hide
+
+
+def _commit_of(obj: pygit2.Object, rev: str) -> pygit2.Commit:
+    """The commit ``obj`` (a commit, or a tag of one) stands for; a readable error for a tree or
+    a blob (``HEAD:src``, a tag of a tree), where libgit2 would say it cannot be peeled."""
+    try:
+        commit = obj.peel(pygit2.Commit)
+    except (pygit2.GitError, ValueError) as exc:
+        raise RepositoryError(
+            f"{rev!r} names a {obj.type_str}, not a commit: give a branch, a tag or a commit"
+        ) from exc
+    assert isinstance(commit, pygit2.Commit)
+    return commit
 
 
 def select_commits(
