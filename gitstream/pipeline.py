@@ -315,6 +315,10 @@ def analysis(
 
         def run_section() -> Iterator[tuple[str, Any]]:
             yield from _run_section(p, runner, totals, sampler, store, started).items()
+            yield (
+                "oversized_changes",
+                {"count": diff.oversized, "largest_bytes": diff.largest_oversized},
+            )
             yield "skipped_analyzers", skipped
 
         yield {

@@ -202,23 +202,31 @@ def test_the_largest_file_git_diffs_follows_the_budget(budget: int | None, big_m
 
 def test_a_file_past_the_threshold_is_counted_binary(tmp_path: Path) -> None:
     """A 2.4 MB text file rewritten is diffed line by line under git's own threshold, and
-    counted binary (no lines, as numstat's "-") past a 1 MiB one."""
+    counted binary (no lines, as numstat's "-") past a 1 MiB one; the stage counts that change
+    as oversized, and a small binary file's change as not."""
     lines = [f"line {i} {'z' * (i % 41)}\n" for i in range(100_000)]
     changed = sum(1 for i in range(100_000) if i % 41)
     build_repo(tmp_path, [
         {"files": {"big.txt": "".join(lines)}},
         {"files": {"big.txt": "".join(s.replace("z", "q") for s in lines)}},
+        {"files": {"img.png": b"\x89PNG\x00\x01"}},
+        {"files": {"img.png": b"\x89PNG\x00\x02"}},
     ])  # fmt: skip
     r = open_repository(tmp_path)
-    last = list(select_commits(r, "HEAD").commits.range(1, 2))
+    commits = list(select_commits(r, "HEAD").commits.range(0, 4))
 
     def change(caps: GitCaps) -> tuple[bool, int, int]:
-        (record,) = DiffStage(git_dir(r), caps=caps).records(last)
+        (record,) = DiffStage(git_dir(r), caps=caps).records(commits[1:2])
         (fc,) = record.files
         return fc.binary, fc.added, fc.removed
 
     assert change(GitCaps()) == (False, changed, changed)
     assert change(GitCaps(big_file=1 << 20)) == (True, 0, 0)
+    stage = DiffStage(git_dir(r), caps=GitCaps(big_file=1 << 20))
+    records = list(stage.records(commits))
+    assert [fc.binary for rec in records for fc in rec.files] == [True, True, True, True]
+    assert stage.oversized == 2  # the addition and the rewrite of big.txt, not the image
+    assert stage.largest_oversized == len("".join(lines))
 
 
 def test_packs_that_fit_are_mapped_whole_and_others_through_windows() -> None:

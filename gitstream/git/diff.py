@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Protocol, cast
 
+import pygit2
+
 from gitstream.errors import GitstreamError, RepositoryError
 from gitstream.git.repo import GitCaps
 from gitstream.git.walk import CommitMeta
@@ -181,12 +183,16 @@ class _Body:
 class _Entry:
     """A raw diff entry being filled from its patch section(s)."""
 
-    __slots__ = ("binary", "hunks", "new", "old", "sections", "status")
+    __slots__ = ("binary", "blobs", "hunks", "new", "old", "sections", "status")
 
-    def __init__(self, status: Status, old: str | None, new: str | None) -> None:
+    def __init__(
+        self, status: Status, old: str | None, new: str | None, blobs: tuple[bytes, bytes]
+    ) -> None:
         self.status = status
         self.old = old
         self.new = new
+        self.blobs = blobs
+        """The blob ids before and after, hex (all zeros for a side that does not exist)."""
         self.binary = False
         self.hunks: list[Hunk] = []
         self.sections = 0
@@ -223,16 +229,18 @@ _STATUS = {
 
 def _parse_raw(line: bytes) -> _Entry:
     meta, _, paths = line.rstrip(b"\n").partition(b"\t")
-    status = _STATUS.get(meta.split(b" ")[4][0], Status.MODIFIED)
+    fields = meta.split(b" ")
+    status = _STATUS.get(fields[4][0], Status.MODIFIED)
+    blobs = (fields[2], fields[3])
     names = paths.split(b"\t")
     if status is Status.RENAMED:
-        return _Entry(status, unquote_path(names[0]), unquote_path(names[1]))
+        return _Entry(status, unquote_path(names[0]), unquote_path(names[1]), blobs)
     path = unquote_path(names[0])
     if status is Status.ADDED:
-        return _Entry(status, None, path)
+        return _Entry(status, None, path, blobs)
     if status is Status.DELETED:
-        return _Entry(status, path, None)
-    return _Entry(status, path, path)
+        return _Entry(status, path, None, blobs)
+    return _Entry(status, path, path, blobs)
 
 
 def diff_tree_command(
@@ -303,6 +311,11 @@ class DiffStage:
         self.algorithm = algorithm
         self.path_filter = path_filter or PathFilter()
         self.bytes_read = 0
+        self.oversized = 0
+        """Changes git counted as binary that are larger than ``caps.big_file``: perhaps text
+        too large to diff within the budget."""
+        self.largest_oversized = 0
+        self._odb: pygit2.Odb | None = None
 
     def records(self, commits: Iterable[CommitMeta]) -> Iterator[CommitRecord]:
         """Diff ``commits`` (in order) and yield one record each, in the same order."""
@@ -487,8 +500,8 @@ class DiffStage:
                 f"{metas[pos].hash} (a missing object? a damaged or partial clone?)"
             )
 
-    @staticmethod
     def _record(
+        self,
         meta: CommitMeta,
         entries: list[_Entry],
         k: int,
@@ -498,6 +511,10 @@ class DiffStage:
             raise DiffStageError(
                 f"commit {meta.hash}: {len(entries)} raw entries but {k + 1} patch sections"
             )
+        if self.caps.big_file is not None:
+            for e in entries:
+                if e.binary:
+                    self._count_oversized(e.blobs, self.caps.big_file)
         return CommitRecord(
             index=meta.index,
             hash=meta.hash,
@@ -510,6 +527,21 @@ class DiffStage:
                 e.to_change() for e in entries if keep is None or keep(e.new or e.old or "")
             ),
         )
+
+    def _count_oversized(self, blobs: tuple[bytes, bytes], limit: int) -> None:
+        """Count a binary change whose larger side is over ``limit`` (git read only its size)."""
+        if self._odb is None:
+            self._odb = pygit2.Repository(self.git_dir).odb
+        largest = 0
+        for blob in blobs:
+            if blob.strip(b"0"):
+                try:
+                    largest = max(largest, self._odb.read_header(blob.decode())[1])
+                except (KeyError, ValueError, pygit2.GitError):
+                    pass  # a missing object (a partial clone): nothing to say about its size
+        if largest > limit:
+            self.oversized += 1
+            self.largest_oversized = max(self.largest_oversized, largest)
 
 
 def _reap(proc: subprocess.Popen[bytes], grace: float) -> bool:

@@ -58,6 +58,16 @@ def run_summary(document: Mapping[str, Any], output: str | None) -> RenderableTy
         head.append(f"\nresult written to {output}")
     for name, why in run.get("skipped_analyzers", {}).items():
         head.append(f"\n{name} did not run: {why}", style="yellow")
+    oversized = run.get("oversized_changes") or {}
+    if oversized.get("count"):
+        head.append(
+            f"\n{oversized['count']:,} changes of files larger than "
+            f"{format_size(run['git_big_file_bytes'])} (the largest "
+            f"{format_size(oversized['largest_bytes'])}) were counted as binary, without lines: "
+            "git's diff of a text file that large would not fit the budget (a larger --memory "
+            "diffs larger files; see docs/memory.md)",
+            style="yellow",
+        )
     parts.append(head)
     analyzers = document["analyzers"]
     if "devs" in analyzers:
