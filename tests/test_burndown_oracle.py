@@ -228,3 +228,27 @@ def test_burndown_at_the_epoch_fits_the_budget_by_its_tick_size(tmp_path: Path) 
     )
     with pytest.raises(UsageError, match="472,222 ticks of 1 h"):
         analyze(hourly)
+
+
+def test_files_moved_across_an_exclude_leave_and_arrive_whole(tmp_path: Path) -> None:
+    """--exclude vendor/*: a file moved into vendor/ leaves the analysis (file history and
+    burndown drop it), one moved out arrives with all its lines, as ``git log -M -- <paths>``
+    pairs renames only inside the paths kept; devs counts what that log counts."""
+    build_repo(tmp_path, [
+        {"files": {"src/a.c": "".join(f"{i}\n" for i in range(10)),
+                   "vendor/x.c": "".join(f"{i}\n" for i in range(50))}},
+        {"renames": {"src/a.c": "vendor/a.c"}},
+        {"renames": {"vendor/x.c": "src/x.c"},
+         "files": {"src/x.c": "".join(f"{i if i != 7 else 's7'}\n" for i in range(50))}},
+    ])  # fmt: skip
+    config = AnalysisConfig(repo=tmp_path, exclude=("vendor/*",), chunk_size=1)
+    result = analyze(config)["analyzers"]
+    assert list(result["file_history"]["files"]) == ["src/x.c"]
+    assert sum(result["burndown"]["project"]["matrix"][-1]) == 50
+    assert result["burndown"]["diagnostics"]["untracked_changes"] == 0
+    log = git(tmp_path, "log", "-M", "--first-parent", "--numstat", "--format=", "--",
+              ":(exclude)vendor/*")  # fmt: skip
+    counts = [line.split("\t") for line in log.splitlines() if line]
+    people = result["devs"]["people"]
+    assert people[0]["added"] == sum(int(a) for a, _, _ in counts)
+    assert people[0]["removed"] == sum(int(r) for _, r, _ in counts)

@@ -52,6 +52,7 @@ _LINE = re.compile(
     re.M,
 )
 _BLOCK = 1 << 20
+_WILDCARD = re.compile(r"[*?\[]")
 _CONTENT = (b"+", b"-", b" ", b"\\")
 _ESCAPES = {
     ord("a"): 7,
@@ -106,7 +107,9 @@ class PathFilter:
     """Shell-style globs on the path after the change; ``*`` also matches ``/``.
 
     A pattern without ``/`` also matches a file's base name, so ``*.lock`` excludes lock files
-    in every directory.
+    in every directory. git applies the same filter first (:meth:`pathspecs`), before it pairs
+    renames, as ``git log -M -- <paths>`` does: a file moved out of the kept paths is deleted
+    from them, one moved in is added with all its lines.
     """
 
     include: tuple[str, ...] = ()
@@ -114,6 +117,27 @@ class PathFilter:
 
     def __bool__(self) -> bool:
         return bool(self.include or self.exclude)
+
+    def pathspecs(self) -> list[str]:
+        """git pathspecs matching exactly the paths :meth:`keeps` keeps.
+
+        Each pattern matches the whole path with ``*`` crossing ``/`` (git's default
+        matching), and, without a ``/``, the base name in any directory (``:(glob)**/``,
+        where ``*`` stays inside a name). A pattern without wildcards would also match the
+        files under a directory of that name in git: its last character is written as a
+        one-character class, which makes it a wildcard pattern matching only itself.
+        """
+        specs: list[str] = []
+        for exclude, pats in ((False, self.include), (True, self.exclude)):
+            magic = ",exclude" if exclude else ""
+            for p in pats:
+                if not p:
+                    continue
+                q = p if _WILDCARD.search(p) else f"{p[:-1]}[{p[-1]}]"
+                specs.append(f":(top{magic}){q}")
+                if "/" not in p:
+                    specs.append(f":(top,glob{magic})**/{q}")
+        return specs
 
     def keeps(self, path: str) -> bool:
         base = path.rsplit("/", 1)[-1]
@@ -244,7 +268,12 @@ def _parse_raw(line: bytes) -> _Entry:
 
 
 def diff_tree_command(
-    git_dir: str, *, renames: bool, caps: GitCaps | None = None, algorithm: str | None = None
+    git_dir: str,
+    *,
+    renames: bool,
+    caps: GitCaps | None = None,
+    algorithm: str | None = None,
+    pathspecs: Iterable[str] = (),
 ) -> list[str]:
     """The git command line of the diff stage (also measured by the benchmarks).
 
@@ -276,6 +305,8 @@ def diff_tree_command(
         "--no-textconv",
         "-M" if renames else "--no-renames",
         *([f"--diff-algorithm={algorithm}"] if algorithm else []),
+        "--",
+        *pathspecs,
     ]
 
 
@@ -342,7 +373,11 @@ class DiffStage:
             try:
                 proc = subprocess.Popen(
                     diff_tree_command(
-                        self.git_dir, renames=self.renames, caps=self.caps, algorithm=self.algorithm
+                        self.git_dir,
+                        renames=self.renames,
+                        caps=self.caps,
+                        algorithm=self.algorithm,
+                        pathspecs=self.path_filter.pathspecs(),
                     ),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
