@@ -411,3 +411,25 @@ def test_mailmap_resolves_as_git_check_mailmap(tmp_path: Path, who: tuple[str, s
     want = git(tmp_path, "check-mailmap", f"{name} <{email}>").strip()
     got = Mailmap.parse(CHECK_MAILMAP).resolve(name, email)
     assert f"{got[0]} <{got[1]}>" == want
+
+
+@pytest.mark.parametrize(
+    "author",
+    ["Weird <Name> <weird@x>", "a>b <ab@x>", "Plain <plain@x>", "Two  Spaces <t@x>"],
+)
+def test_odd_author_lines_read_as_git_reads_them(tmp_path: Path, author: str) -> None:
+    """An author line with extra angle brackets (old conversions) gives the name and email
+    ``git log`` shows (%an, %ae), not libgit2's reading, which splits at the last ``<``."""
+    build_repo(tmp_path, [{"files": {"a.txt": "1\n"}}])
+    tree = git(tmp_path, "rev-parse", "HEAD^{tree}").strip()
+    body = (
+        f"tree {tree}\nauthor {author} 1600000000 +0000\ncommitter C <c@x> 1600000000 +0000\n\nm\n"
+    )
+    oid = git(
+        tmp_path, "hash-object", "-t", "commit", "-w", "--literally", "--stdin", input=body.encode()
+    )
+    git(tmp_path, "update-ref", "HEAD", oid.strip())
+    history = select_commits(pygit2.Repository(str(tmp_path)), exact_identities=True)
+    (person,) = history.people
+    want = git(tmp_path, "log", "-1", "--format=%an%x00%ae").rstrip("\n").split("\0")
+    assert [person.name, person.email] == want

@@ -13,7 +13,7 @@ fed identities by ``walk.py``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pygit2
 
@@ -121,15 +121,41 @@ def load_mailmap(repo: pygit2.Repository, tip: pygit2.Commit | None) -> Mailmap:
     return Mailmap.parse(text.decode("utf-8", "replace"))
 
 
-def decode_signature(sig: pygit2.Signature, encoding: str | None) -> Identity:
-    """(name, email) of a signature, decoded with the commit's encoding, never failing."""
+def decode_signature(
+    sig: pygit2.Signature, encoding: str | None, raw: Callable[[], bytes] | None = None
+) -> Identity:
+    """(name, email) of a signature, decoded with the commit's encoding, never failing.
+
+    A name holding ``<`` or ``>`` (``Weird <Name> <weird@x>``, left by old conversions) is read
+    again from the commit's raw ``author`` line (``raw`` gives the object's bytes) as git reads
+    it: the name ends at the first ``<``, the email at the next ``>``. libgit2 splits at the
+    last ``<`` instead.
+    """
+    raw_name, raw_email = sig.raw_name, sig.raw_email
+    if raw is not None and (b"<" in raw_name or b">" in raw_name):
+        raw_name, raw_email = _git_ident(raw(), raw_name, raw_email)
     enc = encoding or "utf-8"
     try:
-        name = sig.raw_name.decode(enc, "replace")
-        email = sig.raw_email.decode(enc, "replace")
+        name = raw_name.decode(enc, "replace")
+        email = raw_email.decode(enc, "replace")
     except LookupError:  # an encoding header Python does not know
-        name = sig.raw_name.decode("utf-8", "replace")
-        email = sig.raw_email.decode("utf-8", "replace")
+        name = raw_name.decode("utf-8", "replace")
+        email = raw_email.decode("utf-8", "replace")
+    return name, email
+
+
+def _git_ident(data: bytes, name: bytes, email: bytes) -> tuple[bytes, bytes]:
+    """(name, email) of the raw commit's author line as git's ``split_ident_line`` reads it;
+    ``name``, ``email`` unchanged if the line cannot be found."""
+    header = data.split(b"\n\n", 1)[0]
+    for line in header.split(b"\n"):
+        if line.startswith(b"author "):
+            ident = line[len(b"author ") :]
+            left = ident.find(b"<")
+            right = ident.find(b">", left + 1)
+            if left >= 0 and right >= 0:
+                return ident[:left].rstrip(), ident[left + 1 : right]
+            break
     return name, email
 
 

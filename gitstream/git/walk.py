@@ -216,7 +216,7 @@ def select_commits(
             t = commit.commit_time
             if (since_t is not None and t < since_t) or (until_t is not None and t > until_t):
                 continue
-            name, email = decode_signature(commit.author, commit.message_encoding)
+            name, email = decode_signature(commit.author, commit.message_encoding, commit.read_raw)
             ident = mailmap.resolve(name, email)
             k = ids.get(ident)
             if k is None:
