@@ -20,9 +20,15 @@ from gitstream.analyzers.base import materialize
 from gitstream.config import format_size
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x09: "\\t"}
+"""Control characters as git quotes them in paths: a newline would cut a table row in two."""
+
+
 def _printable(text: str) -> str:
-    """Paths that are not UTF-8 hold lone surrogates; show their bytes as \\xNN instead."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """Paths that are not UTF-8 hold lone surrogates; show their bytes as \\xNN instead, and
+    control characters escaped."""
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return shown.translate(_CONTROL)
 
 
 def _short_time(ts: int | None) -> str:
@@ -91,11 +97,10 @@ def burndown_line(burndown: Mapping[str, Any]) -> Text:
     text = Text("burndown: ", style="bold")
     samples = len(matrix)
     text.append(f"{alive:,} lines alive at the end, {samples} sample{'s' if samples != 1 else ''}")
-    text.append(
-        f", half of all lines written are gone after {half:,.0f} days"
-        if half is not None
-        else ", fewer than half of all lines written were ever removed"
-    )
+    if half is not None:
+        text.append(f", half of all lines written are gone after {half:,.0f} days")
+    elif any(any(row) for row in matrix):
+        text.append(", fewer than half of all lines written were ever removed")
     return text
 
 
@@ -155,8 +160,8 @@ def devs_table(people: list[dict[str, Any]], limit: int = 10) -> Table:
         table.add_column(col, justify="right")
     for p in people[:limit]:
         table.add_row(
-            p["name"],
-            p["email"],
+            _printable(p["name"]),
+            _printable(p["email"]),
             *(f"{p[k]:,}" for k in ("commits", "added", "removed", "changed")),
         )
     return table
