@@ -488,21 +488,21 @@ def test_executable_bit_only_changes(tmp_path: Path) -> None:
     assert summary(got["tool"]) == ("M", "tool", "tool", False, 1, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="diff.py DiffStage.parse: binary is set only from a 'Binary files ... differ' line, "
-    "which git prints only when the content changed; a binary file's mode-only change or 100% "
-    "rename comes out binary=False while numstat shows '-'",
-)
 def test_binary_file_mode_change_and_pure_rename_stay_binary(tmp_path: Path) -> None:
-    """A binary file's mode-only change and 100% rename are flagged binary, as numstat does."""
+    """A binary file's mode-only change and 100% rename are flagged binary, as numstat does
+    (git prints no "Binary files" line for them: the stage looks at the blob), text ones not,
+    and a path marked ``-diff`` is binary whatever it holds."""
     ids = make_repo(tmp_path, [
         {"files": {"img.png": b"\x89PNG\x00\x01\x02"}},
         {"files": {"img.png": (EXEC, b"\x89PNG\x00\x01\x02")}},
         {"renames": {"img.png": "assets/img.png"}},
+        {"renames": {"assets/img.png": "img.png"}, "files": {"notes.txt": "n\n"}},
+        {"files": {"notes.txt": (EXEC, "n\n"), ".gitattributes": "notes.txt -diff\n"}},
+        {"renames": {"notes.txt": "docs/notes.txt"}},
     ])  # fmt: skip
     records = run_stage(tmp_path)
-    assert [fc.binary for r in records[1:] for fc in r.files] == [True, True], ids
+    flags = [[(fc.path, fc.binary) for fc in r.files] for r in records[1:3]]
+    assert flags == [[("img.png", True)], [("assets/img.png", True)]], ids
     check_against_git(tmp_path)
 
 

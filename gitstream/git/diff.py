@@ -346,7 +346,7 @@ class DiffStage:
         """Changes git counted as binary that are larger than ``caps.big_file``: perhaps text
         too large to diff within the budget."""
         self.largest_oversized = 0
-        self._odb: pygit2.Odb | None = None
+        self._repo: pygit2.Repository | None = None
 
     def records(self, commits: Iterable[CommitMeta]) -> Iterator[CommitRecord]:
         """Diff ``commits`` (in order) and yield one record each, in the same order."""
@@ -546,10 +546,14 @@ class DiffStage:
             raise DiffStageError(
                 f"commit {meta.hash}: {len(entries)} raw entries but {k + 1} patch sections"
             )
-        if self.caps.big_file is not None:
-            for e in entries:
-                if e.binary:
+        for e in entries:
+            if e.binary:
+                if self.caps.big_file is not None:
                     self._count_oversized(e.blobs, self.caps.big_file)
+            elif e.blobs[0] == e.blobs[1] and e.status in _SAME_CONTENT:
+                # A mode change or a 100% rename: git prints no "Binary files" line for it,
+                # but numstat still says "-" when the file is binary.
+                e.binary = self._is_binary(e.blobs[1], (e.old, e.new))
         return CommitRecord(
             index=meta.index,
             hash=meta.hash,
@@ -563,20 +567,44 @@ class DiffStage:
             ),
         )
 
+    def _odb(self) -> pygit2.Odb:
+        if self._repo is None:
+            self._repo = pygit2.Repository(self.git_dir)
+        return self._repo.odb
+
     def _count_oversized(self, blobs: tuple[bytes, bytes], limit: int) -> None:
         """Count a binary change whose larger side is over ``limit`` (git read only its size)."""
-        if self._odb is None:
-            self._odb = pygit2.Repository(self.git_dir).odb
         largest = 0
         for blob in blobs:
             if blob.strip(b"0"):
                 try:
-                    largest = max(largest, self._odb.read_header(blob.decode())[1])
+                    largest = max(largest, self._odb().read_header(blob.decode())[1])
                 except (KeyError, ValueError, pygit2.GitError):
                     pass  # a missing object (a partial clone): nothing to say about its size
         if largest > limit:
             self.oversized += 1
             self.largest_oversized = max(self.largest_oversized, largest)
+
+    def _is_binary(self, blob: bytes, paths: tuple[str | None, str | None]) -> bool:
+        """Whether git's numstat calls this unchanged blob binary: a path whose ``diff``
+        attribute is unset (``-diff``, ``binary``), a blob over the large-file limit, or a NUL
+        in its first 8000 bytes (``buffer_is_binary``)."""
+        odb = self._odb()
+        assert self._repo is not None
+        try:
+            if any(p is not None and self._repo.get_attr(p, "diff") is False for p in paths):
+                return True
+            size = odb.read_header(blob.decode())[1]
+            if size > (self.caps.big_file or _GIT_BIG_FILE):
+                return True
+            return b"\0" in odb.read(blob.decode())[1][:8000]
+        except (KeyError, ValueError, pygit2.GitError):
+            return False  # a gitlink's commit, or a missing object: not a binary file
+
+
+_SAME_CONTENT = (Status.MODIFIED, Status.RENAMED)
+_GIT_BIG_FILE = 512 << 20
+"""git's default ``core.bigFileThreshold``: larger files are binary to it."""
 
 
 def _reap(proc: subprocess.Popen[bytes], grace: float) -> bool:

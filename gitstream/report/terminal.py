@@ -19,7 +19,6 @@ from rich.text import Text
 from gitstream.analyzers.base import materialize
 from gitstream.config import format_size
 
-
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x09: "\\t"}
 """Control characters as git quotes them in paths: a newline would cut a table row in two."""
 
