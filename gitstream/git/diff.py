@@ -567,10 +567,11 @@ class DiffStage:
             ),
         )
 
-    def _odb(self) -> pygit2.Odb:
+    def _repository(self) -> pygit2.Repository:
+        """The repository, opened on first need: most histories never ask a blob's size."""
         if self._repo is None:
             self._repo = pygit2.Repository(self.git_dir)
-        return self._repo.odb
+        return self._repo
 
     def _count_oversized(self, blobs: tuple[bytes, bytes], limit: int) -> None:
         """Count a binary change whose larger side is over ``limit`` (git read only its size)."""
@@ -578,7 +579,7 @@ class DiffStage:
         for blob in blobs:
             if blob.strip(b"0"):
                 try:
-                    largest = max(largest, self._odb().read_header(blob.decode())[1])
+                    largest = max(largest, self._repository().odb.read_header(blob.decode())[1])
                 except (KeyError, ValueError, pygit2.GitError):
                     pass  # a missing object (a partial clone): nothing to say about its size
         if largest > limit:
@@ -589,15 +590,14 @@ class DiffStage:
         """Whether git's numstat calls this unchanged blob binary: a path whose ``diff``
         attribute is unset (``-diff``, ``binary``), a blob over the large-file limit, or a NUL
         in its first 8000 bytes (``buffer_is_binary``)."""
-        odb = self._odb()
-        assert self._repo is not None
+        repo = self._repository()
         try:
-            if any(p is not None and self._repo.get_attr(p, "diff") is False for p in paths):
+            if any(p is not None and repo.get_attr(p, "diff") is False for p in paths):
                 return True
-            size = odb.read_header(blob.decode())[1]
+            size = repo.odb.read_header(blob.decode())[1]
             if size > (self.caps.big_file or _GIT_BIG_FILE):
                 return True
-            return b"\0" in odb.read(blob.decode())[1][:8000]
+            return b"\0" in repo.odb.read(blob.decode())[1][:8000]
         except (KeyError, ValueError, pygit2.GitError):
             return False  # a gitlink's commit, or a missing object: not a binary file
 
