@@ -149,8 +149,8 @@ def _resolve(repo: pygit2.Repository, rev: str) -> tuple[pygit2.Commit | None, l
         raise UsageError(
             f"symmetric ranges like {rev!r} are not supported; use A..B (commits in B not in A)"
         )
-    try:
-        with git_errors(what):
+    with git_errors(what):
+        try:
             if ".." in rev:
                 spec = repo.revparse(rev)
                 if spec.from_object is None or spec.to_object is None:
@@ -159,12 +159,8 @@ def _resolve(repo: pygit2.Repository, rev: str) -> tuple[pygit2.Commit | None, l
                 hide.append(_commit_of(spec.from_object, rev).id)
             else:
                 tip = _commit_of(repo.revparse_single(rev), rev)
-    except RepositoryError as exc:
-        if isinstance(exc.__cause__, KeyError):  # libgit2's message is the name again
-            raise RepositoryError(
-                f"{what}: no branch, tag or commit has that name"
-            ) from exc.__cause__
-        raise
+        except KeyError as exc:  # libgit2's message would only repeat the name
+            raise RepositoryError(f"{what}: no branch, tag or commit has that name") from exc
     return tip, hide
 
 
