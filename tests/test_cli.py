@@ -310,10 +310,15 @@ def test_plan_shows_each_gits_delta_cache_counted_in_p(repo: Path, workers: str)
     """The plan names each git's delta base cache: a sixteenth of a budget the chunks fill,
     never less than that or more than 1 GiB; the parts of the budget still add up to it."""
     mib = 2**20
-    # two chunks of 800 commits (forced) take what 256 MiB holds: nothing to spare
-    tight = plan_json("--workers", workers, "--memory", "256MiB", "--chunk-size", "800", repo)
+    # The least budget that holds chunks of 800 commits (what plan names; P is measured, so it
+    # moves by a few MiB between machines): nothing to spare for git there.
+    forced = ("--workers", workers, "--chunk-size", "800")
+    refused = run_cli("plan", *forced, "--memory", "64MiB", repo)
+    least = re.search(r"use --memory (\d+MiB)", refused.stderr)
+    assert refused.returncode == 2 and least, refused.stderr
+    tight = plan_json(*forced, "--memory", least.group(1), repo)
     roomy = plan_json("--workers", workers, "--memory", "4GiB", repo)
-    assert tight["git_delta_cache_bytes"] == delta_cache_for(256 * mib) == 16 * mib
+    assert tight["git_delta_cache_bytes"] == delta_cache_for(tight["budget_bytes"]) == 16 * mib
     assert delta_cache_for(4096 * mib) <= roomy["git_delta_cache_bytes"] <= MAX_DELTA_CACHE
     assert roomy["overhead_bytes"] > int(workers) * roomy["git_delta_cache_bytes"]
     parts = ("overhead_bytes", "work_bytes", "agg_spill_bytes", "chunk_data_bytes", "slack_bytes")
