@@ -287,9 +287,10 @@ class Bench:
     def run_jobs(self, jobs: list[Job]) -> list[dict[str, Any]]:
         """Measure ``jobs`` round-robin ``--repeats`` times (or a job's ``min_repeats``); one
         row per job, floor-relative."""
-        for k in range(max(self.args.repeats, *(j.min_repeats for j in jobs))):
-            for job in jobs:
-                if k < max(self.args.repeats, job.min_repeats):
+        wanted = [max(self.args.repeats, job.min_repeats) for job in jobs]
+        for k in range(max(wanted, default=0)):
+            for job, runs in zip(jobs, wanted, strict=True):
+                if k < runs:
                     job.runs.append(self._one(job))
         rows = [_row(job, best_of(job.runs)) for job in jobs]
         report.apply_floor(rows)
